@@ -52,6 +52,8 @@ def classify(
     return RunState.FINISHED
 
 
-def is_live(run_dir: Path, live_window: float = DEFAULT_LIVE_WINDOW, now: float | None = None) -> bool:
+def is_live(
+    run_dir: Path, live_window: float = DEFAULT_LIVE_WINDOW, now: float | None = None
+) -> bool:
     """True when the run wrote within `live_window` seconds."""
     return classify(last_write(run_dir), now, live_window) is RunState.LIVE
