@@ -7,14 +7,16 @@ import time
 from enum import StrEnum
 from pathlib import Path
 
-from runlog.layout import CHECKPOINTS_DIR, EVAL_LOG, METADATA_FILE, TRAIN_LOG
+from runlog.layout import EVAL_LOG, METADATA_FILE, TRAIN_LOG
 
 DEFAULT_LIVE_WINDOW = 30.0
 """Seconds since the last write within which a run counts as live."""
 DEFAULT_STALL_WINDOW = 600.0
 """Seconds since the last write within which a silent run counts as stalled, not finished."""
 
-_ACTIVITY_FILES = (TRAIN_LOG, EVAL_LOG, METADATA_FILE, CHECKPOINTS_DIR)
+# Only what a trainer writes counts: the checkpoints/ directory's mtime also moves when a
+# prune deletes files, which would make every freshly pruned run look live.
+_ACTIVITY_FILES = (TRAIN_LOG, EVAL_LOG, METADATA_FILE)
 
 
 class RunState(StrEnum):
@@ -24,7 +26,7 @@ class RunState(StrEnum):
 
 
 def last_write(run_dir: Path) -> float | None:
-    """Newest mtime (epoch seconds) of the run's logs, metadata and checkpoints dir, or None."""
+    """Newest mtime (epoch seconds) of the run's logs and metadata.json, or None."""
     newest: float | None = None
     for name in _ACTIVITY_FILES:
         try:

@@ -28,4 +28,4 @@ class ReadOnlyError(RunlogError):
 
 
 class PruneError(RunlogError):
-    """A prune could not be planned (bad keep, checkpoints dir escaping the root, ...)."""
+    """A prune request is invalid (keep < 0, not a run directory, plan/apply roots differ)."""
