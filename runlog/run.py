@@ -75,6 +75,27 @@ def append_line(path: Path, line: str) -> None:
         os.close(fd)
 
 
+def seal_torn_line(path: Path) -> bool:
+    """End a log whose last line was cut short (writer killed mid-line) with a newline.
+
+    Without it the next append would be glued to the torn half and both would be lost as
+    one bad line; with it only the torn half is (skipped and counted by readers).
+    Returns True when a newline was added. A missing or empty file is left alone.
+    """
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            if log.tell() == 0:
+                return False
+            log.seek(-1, os.SEEK_END)
+            if log.read(1) == b"\n":
+                return False
+    except FileNotFoundError:
+        return False
+    append_line(path, "\n")
+    return True
+
+
 class TrainingRun:
     """One run directory: create or resume it, then log episodes, metadata and checkpoints.
 
@@ -144,7 +165,10 @@ class TrainingRun:
         """Open the run `path` resolves to (FORMAT.md's rule: a run dir, or the greatest
         version/run_id below a name or version dir). Raises ResolveError or MetadataError."""
         run_dir = resolve_run_dir(path)
-        return cls(run_dir, read_metadata(run_dir), clock=clock)
+        run = cls(run_dir, read_metadata(run_dir), clock=clock)
+        for log in (layout.train_log_path(run_dir), layout.eval_log_path(run_dir)):
+            seal_torn_line(log)
+        return run
 
     # -- state and pure paths -------------------------------------------------------------
 

@@ -319,6 +319,26 @@ def test_resume_finds_the_newest_run_and_keeps_writing(tmp_path: Path) -> None:
     assert (newest.dir / "train_episodes.jsonl").read_text().count("\n") == 1
 
 
+def test_resume_seals_a_line_torn_by_a_killed_writer(tmp_path: Path) -> None:
+    run = TrainingRun.create("c", "v1", tmp_path, clock=fixed_clock)
+    run.log_train_episode(EpisodeRecord(1.0, 1))
+    log = run.dir / "train_episodes.jsonl"
+    with open(log, "ab") as f:
+        f.write(b'{"total_reward":2.0,"len')  # killed mid-line
+    resumed = TrainingRun.resume(run.dir, clock=fixed_clock)
+    resumed.log_train_episode(EpisodeRecord(3.0, 3))
+    lines = log.read_text().splitlines()
+    assert len(lines) == 3
+    assert json.loads(lines[0])["total_reward"] == 1.0
+    assert lines[1] == '{"total_reward":2.0,"len'  # the torn half stays one bad line
+    assert json.loads(lines[2])["total_reward"] == 3.0  # the next record is not lost
+    # An intact log and a missing eval log are left exactly as they were.
+    before = log.read_bytes()
+    TrainingRun.resume(run.dir, clock=fixed_clock)
+    assert log.read_bytes() == before
+    assert not (run.dir / "eval_episodes.jsonl").exists()
+
+
 def test_resume_errors(tmp_path: Path) -> None:
     with pytest.raises(ResolveError):
         TrainingRun.resume(tmp_path)
