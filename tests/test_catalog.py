@@ -110,20 +110,6 @@ def test_find_runs_does_not_follow_a_symlink_loop(tmp_path: Path) -> None:
     assert find_runs(tmp_path) == [run]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root lists directories whatever their mode")
-def test_find_runs_reports_a_permission_denied_directory(tmp_path: Path) -> None:
-    run = make_run(tmp_path)
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0)
-    try:
-        problems: list[str] = []
-        assert find_runs(tmp_path, problems) == [run]
-        assert problems == [f"permission denied: {locked}"]
-    finally:
-        locked.chmod(0o755)
-
-
 def test_find_runs_reports_an_unlistable_directory_as_root_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -387,19 +373,6 @@ def test_states_live_stalled_finished(tmp_path: Path) -> None:
     # The windows are configurable.
     wide = {s.name: s.state for s in Catalog(tmp_path, live_window=7200).scan()}
     assert wide == {"a": RunState.LIVE, "b": RunState.LIVE, "c": RunState.LIVE}
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root lists directories whatever their mode")
-def test_unreadable_run_directory_is_listed_with_its_problem(tmp_path: Path) -> None:
-    make_run(tmp_path, "a")
-    locked = make_run(tmp_path, "b")
-    locked.chmod(0)
-    try:
-        summaries = scan_runs(tmp_path)
-    finally:
-        locked.chmod(0o755)
-    assert [s.name for s in summaries] == ["a", "b"]
-    assert summaries[1].problem == f"permission denied: {locked}"
 
 
 def test_summary_of_one_run(tmp_path: Path) -> None:
