@@ -1,16 +1,36 @@
 """runlog dashboard: `streamlit run dashboard/app.py [-- --root PATH] [--read-only]`.
 
-Routing lives in the URL (st.query_params) so a reload or a shared link shows the same view:
-    (none)                      run browser
-    ?run=<name>/<version>/<id>  one run
-    ?compare=<a>,<b>,...        versions (<name>/<version>) or runs side by side
-    ?view=prune&scope=<rel>     prune checkpoints of a run, version, name, or the root ("")
+Routing lives in the URL (st.query_params) so a reload or a shared link shows the same view.
+Every param (names in dashboard.urlstate; compare's own in dashboard.compare_view):
+
+    run browser (no page param)
+        q=<text>                    rows holding every word of the text
+        name=<a>,<b>                only these names
+        version=<name/v1>,<...>     only these name/version pairs
+    one run: run=<name>/<version>/<run_id>
+        x=steps|episodes            x axis of the charts (default steps)
+        smooth=<0..0.999>           EMA weight of the smoothed curves (default 0.6; 0 = off)
+        band=minmax|std             spread drawn around the eval mean (default minmax)
+    versions or runs side by side: compare=<a>,<b>,...   (<name>/<version> or run paths)
+        stat=iqm|mean               centre line over runs (default iqm)
+        smooth=<0..0.999>           as for one run, applied before aggregating
+        threshold=<reward>          for "env steps to threshold" (default none)
+        keys=all                    config diff shows every key, not only those that differ
+    prune checkpoints: view=prune
+        scope=<rel>                 a run, version or name directory ("" or none = whole root)
+
+Page priority: view=prune, then compare, then run, else the browser. Paths are taken as
+typed and checked against the root by each view (runlog.paths.resolve_inside). Settings
+left at their default are dropped from the URL to keep links short.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import streamlit as st
 
@@ -19,14 +39,134 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
 
-from dashboard.context import AppContext  # noqa: E402  (after the sys.path fix above)
+from dashboard import browser, run_view, urlstate  # noqa: E402  (after the sys.path fix)
+from dashboard.context import AppContext  # noqa: E402
+from dashboard.live import live_catalog  # noqa: E402
+from dashboard.settings import (  # noqa: E402
+    READ_ONLY_ENV,
+    ROOT_ENV,
+    Settings,
+    parse_settings,
+    root_problem,
+)
+from dashboard.text import md_code  # noqa: E402
+
+# Less empty space above the page title; everything else is Streamlit's theme.
+_CSS = "<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>"
+
+COMPARE_MODULE = "dashboard.compare_view"
+PRUNE_MODULE = "dashboard.prune_view"
+
+
+def optional_view(module: str) -> ModuleType | None:
+    """The view module, or None while it does not exist yet (its own import errors propagate)."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+
+
+def _sidebar(settings: Settings, ctx: AppContext, page: str) -> None:
+    with st.sidebar:
+        st.markdown("## :material/monitoring: runlog")
+        st.caption("RL training runs on disk (ember-rl format)")
+        # Read-only: the prune page only previews (it writes nothing), and says so here.
+        nav: tuple[tuple[str, str, str, dict[str, str]], ...] = (
+            ("browser", "Runs", ":material/table_rows:", {}),
+            ("compare", "Compare", ":material/compare_arrows:", {urlstate.COMPARE: ""}),
+            (
+                "prune",
+                "Prune preview" if ctx.read_only else "Prune checkpoints",
+                ":material/content_cut:",
+                {urlstate.VIEW: urlstate.PRUNE_VIEW, urlstate.SCOPE: ""},
+            ),
+        )
+        for target, label, icon, params in nav:
+            if st.button(
+                label,
+                icon=icon,
+                key=f"nav.{target}",
+                width="stretch",
+                type="primary" if page == target else "secondary",
+            ):
+                urlstate.navigate(**params)
+
+        st.divider()
+        st.markdown("**Runs root**")
+        st.code(str(ctx.root), language=None, wrap_lines=True)
+        st.caption(f"from {settings.root_source} · set with `--root PATH` or `{ROOT_ENV}`")
+        if ctx.read_only:
+            st.badge(
+                "read-only",
+                icon=":material/lock:",
+                color="orange",
+                help=f"Started with --read-only or {READ_ONLY_ENV}=1: nothing is written",
+            )
+        st.caption(
+            f"live: written within {ctx.live_window:g} s · stalled: within {ctx.stall_window:g} s"
+        )
+        for warning in settings.warnings:
+            st.warning(warning, icon=":material/settings:")
+        if page in ("browser", "run", "compare") and root_problem(ctx.root) is None:
+            problem = live_catalog(ctx.root, ctx.live_window, ctx.stall_window).problem
+            if problem:
+                st.warning(
+                    f"Live updates fall back to timed rescans: {md_code(problem)}",
+                    icon=":material/sync_problem:",
+                )
+
+
+def _missing_root(settings: Settings, problem: str) -> None:
+    st.title("runlog")
+    st.error(problem, icon=":material/folder_off:")
+    st.markdown(
+        f"Point the dashboard at a runs root (the directory holding "
+        f"`<name>/<version>/<run_id>/`):\n\n"
+        f"```\nstreamlit run dashboard/app.py -- --root PATH\n```\n"
+        f"or set `{ROOT_ENV}=PATH`. This root came from {settings.root_source}. "
+        "The page reloads by itself once the directory exists."
+    )
+    _wait_for_root(str(settings.root))
+
+
+@st.fragment(run_every=2.0)
+def _wait_for_root(root: str) -> None:
+    if root_problem(Path(root)) is None:
+        st.rerun(scope="app")
+
+
+def _optional_page(module_name: str, title: str, ctx: AppContext) -> None:
+    module = optional_view(module_name)
+    if module is None:
+        st.title(title)
+        st.info(f"{title} is coming soon.", icon=":material/construction:")
+        return
+    module.render(ctx)
 
 
 def main() -> None:
-    st.set_page_config(page_title="runlog", layout="wide")
-    st.title("runlog")
-    st.info("Dashboard under construction.")
-    _ = AppContext
+    st.set_page_config(page_title="runlog", page_icon=":material/monitoring:", layout="wide")
+    st.html(_CSS)
+    settings = parse_settings(sys.argv[1:], os.environ)
+    ctx = settings.context()
+    route = urlstate.current_route()
+    _sidebar(settings, ctx, route.page)
+
+    problem = root_problem(ctx.root)
+    if problem is not None:
+        _missing_root(settings, problem)
+        return
+    if route.page == "run" and route.run is not None:
+        run_view.render(ctx, route.run)
+    elif route.page == "compare":
+        _optional_page(COMPARE_MODULE, "Compare", ctx)
+    elif route.page == "prune":
+        _optional_page(PRUNE_MODULE, "Prune checkpoints", ctx)
+    else:
+        browser.render(ctx)
 
 
-main()
+if __name__ == "__main__":  # `streamlit run` and AppTest run the script as __main__
+    main()

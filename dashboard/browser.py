@@ -1,0 +1,261 @@
+"""The run browser: every run under the root in one sortable, filterable, live table.
+
+    filters (name, version, text)            full reruns; their values are read in the fragment
+    [fragment, every POLL_INTERVAL]          refresh the LiveCatalog, redraw the table
+        table (multi-row selection, "open" button per row)
+        actions: open the selected run, compare the selected runs
+    compare versions / open a run            fallbacks that need no table clicks
+
+A new or vanished run changes the filter options too, so it reruns the whole app
+(fragment arguments and everything outside the fragment are frozen until then).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import urlstate
+from dashboard.context import AppContext
+from dashboard.data import STATE_COLORS, STATE_LABELS, filter_runs, runs_frame
+from dashboard.live import POLL_INTERVAL, LiveCatalog, live_catalog
+from dashboard.text import md_code, md_name
+from runlog.activity import RunState
+from runlog.catalog import RunSummary
+
+_GENERATION_KEY = "browser.generation"
+_OPEN_CLICK_KEY = "browser.open_click"
+OPEN_LABEL = "Open"
+
+
+def _live(ctx: AppContext) -> LiveCatalog:
+    return live_catalog(ctx.root, ctx.live_window, ctx.stall_window)
+
+
+def render(ctx: AppContext) -> None:
+    live = _live(ctx)
+    live.refresh()
+    st.session_state[_GENERATION_KEY] = live.generation
+    summaries = live.summaries()
+
+    n_broken = sum(1 for s in summaries if not s.ok)
+    st.title("Runs")
+    st.caption(
+        f"{len(summaries)} run{'s' if len(summaries) != 1 else ''} under {md_code(str(ctx.root))}"
+        + (f" · {n_broken} with problems" if n_broken else "")
+    )
+    if not summaries:
+        st.info(
+            f"No runs under {md_code(str(ctx.root))} yet. A run is a directory "
+            "`<name>/<version>/<run_id>/` holding metadata.json; it appears here as soon "
+            "as it is created."
+        )
+        _empty_poller(ctx)
+        return
+
+    names = sorted({s.name for s in summaries})
+    versions = sorted({f"{s.name}/{s.version}" for s in summaries})
+    q_key, q_sync = urlstate.url_bound(urlstate.QUERY, lambda raw: raw or "", "")
+    no_choice: list[str] = []
+    n_key, n_sync = urlstate.url_bound(
+        urlstate.NAME,
+        lambda raw: [n for n in urlstate.split_list([raw or ""]) if n in names],
+        no_choice,
+        to_url=",".join,
+    )
+    v_key, v_sync = urlstate.url_bound(
+        urlstate.VERSION,
+        lambda raw: [v for v in urlstate.split_list([raw or ""]) if v in versions],
+        no_choice,
+        to_url=",".join,
+    )
+    # Options can shrink when runs vanish: drop stale choices before drawing the widgets.
+    st.session_state[n_key] = [n for n in st.session_state.get(n_key, []) if n in names]
+    st.session_state[v_key] = [v for v in st.session_state.get(v_key, []) if v in versions]
+    col_name, col_version, col_text = st.columns([1, 1, 2])
+    col_name.multiselect("Name", names, key=n_key, placeholder="all names")
+    col_version.multiselect("Version", versions, key=v_key, placeholder="all versions")
+    col_text.text_input(
+        "Filter",
+        key=q_key,
+        placeholder="any text: run id, state, problem…",
+        help="Rows containing every word (any column, case-insensitive).",
+    )
+    n_sync()
+    v_sync()
+    q_sync()
+
+    _table_fragment(ctx)
+    _fallbacks(summaries)
+
+
+@st.fragment(run_every=POLL_INTERVAL)
+def _table_fragment(ctx: AppContext) -> None:
+    live = _live(ctx)
+    live.refresh()
+    if live.generation != st.session_state.get(_GENERATION_KEY):
+        st.rerun(scope="app")  # runs appeared or vanished: filter options must change too
+
+    frame = runs_frame(live.summaries(), ctx.live_window, ctx.stall_window)
+    shown = filter_runs(
+        frame,
+        st.session_state.get(urlstate.widget_key(urlstate.NAME), []),
+        st.session_state.get(urlstate.widget_key(urlstate.VERSION), []),
+        st.session_state.get(urlstate.widget_key(urlstate.QUERY), ""),
+    ).reset_index(drop=True)
+    shown = shown.assign(open=OPEN_LABEL)
+    # A new key when the rows change meaning, so a selection never points at another run.
+    identity = "|".join(shown["rel"]) + f"#{live.generation}"
+    table_key = "runs_table:" + hashlib.sha1(identity.encode()).hexdigest()[:12]
+
+    n_live = int((shown["state"] == STATE_LABELS[RunState.LIVE]).sum())
+    st.caption(
+        f"Showing {len(shown)} of {len(frame)} runs"
+        + (f" · {n_live} live" if n_live else "")
+        + " · click a row's **Open** to view it, tick rows to compare them"
+    )
+    styled = shown.style.map(
+        lambda v: f"color: {STATE_COLORS.get(v, 'inherit')}; font-weight: 600", subset=["state"]
+    ).map(lambda v: "color: #DC2626" if v else "", subset=["problem"])
+    event = st.dataframe(
+        styled,
+        key=table_key,
+        on_select="rerun",
+        selection_mode="multi-row",
+        hide_index=True,
+        width="stretch",
+        height=min(38 + 35 * max(len(shown), 1), 560),
+        column_order=[
+            "open",
+            "state",
+            "name",
+            "version",
+            "run_id",
+            "episodes",
+            "env steps",
+            "last reward",
+            "best reward",
+            "best eval",
+            "checkpoints",
+            "disk",
+            "last write",
+            "problem",
+        ],
+        column_config=_column_config(),
+    )
+    click = st.session_state.get(_OPEN_CLICK_KEY)
+    if click is not None and 0 <= int(click["row"]) < len(shown):
+        urlstate.navigate(run=str(shown.iloc[int(click["row"])]["rel"]))
+
+    rows = [r for r in event.selection.rows if 0 <= r < len(shown)]
+    selected = [str(shown.iloc[r]["rel"]) for r in rows]
+    col_open, col_compare, col_info = st.columns([1, 1, 3])
+    if col_open.button(
+        "Open selected run",
+        disabled=len(selected) != 1,
+        icon=":material/open_in_new:",
+        width="stretch",
+    ):
+        urlstate.navigate(run=selected[0])
+    if col_compare.button(
+        f"Compare selected ({len(selected)})",
+        disabled=len(selected) < 2,
+        icon=":material/compare_arrows:",
+        type="primary" if len(selected) >= 2 else "secondary",
+        width="stretch",
+    ):
+        urlstate.navigate(compare=",".join(selected))
+    problems = shown[shown["problem"] != ""]
+    if not problems.empty:
+        col_info.warning(
+            f"{len(problems)} run{'s' if len(problems) != 1 else ''} with problems: "
+            + "; ".join(
+                f"**{md_name(str(r.rel))}**: {md_code(str(r.problem))}"
+                for r in problems.itertuples()
+            ),
+            icon=":material/report:",
+        )
+
+
+def _column_config() -> dict[str, Any]:
+    cc = st.column_config
+    return {
+        "open": cc.ButtonColumn(
+            "",
+            type="tertiary",
+            key=_OPEN_CLICK_KEY,
+            width="small",
+            pinned=True,
+            help="Open this run",
+        ),
+        "state": cc.TextColumn(
+            "state",
+            width="small",
+            help="live: wrote within the live "
+            "window; stalled: silent for longer; finished: silent for good",
+        ),
+        "name": cc.TextColumn("name"),
+        "version": cc.TextColumn("version"),
+        "run_id": cc.TextColumn("run_id"),
+        "episodes": cc.NumberColumn("episodes", format="localized"),
+        "env steps": cc.NumberColumn(
+            "env steps", format="compact", help="Sum of episode lengths in train_episodes.jsonl"
+        ),
+        "last reward": cc.NumberColumn("last reward", format="%.4g"),
+        "best reward": cc.NumberColumn(
+            "best reward", format="%.4g", help="Highest training episode reward"
+        ),
+        "best eval": cc.NumberColumn(
+            "best eval", format="%.4g", help="Highest eval block mean (the block of best.mpk)"
+        ),
+        "checkpoints": cc.TextColumn("checkpoints", help="step_<N>.mpk files, + latest/best"),
+        "disk": cc.NumberColumn("disk", format="bytes"),
+        "last write": cc.DatetimeColumn("last write", format="distance"),
+        "problem": cc.TextColumn("problem", width="medium"),
+    }
+
+
+def _fallbacks(summaries: list[RunSummary]) -> None:
+    """Controls that need no table clicks: compare versions, open a run by name."""
+    versions = sorted({f"{s.name}/{s.version}" for s in summaries})
+    runs = [s.rel for s in summaries]
+    col_versions, col_open = st.columns(2)
+    with col_versions.container(border=True):
+        chosen = st.multiselect(
+            "Compare versions",
+            versions,
+            key="browser.compare_versions",
+            placeholder="pick one or more name/version",
+            help="Aggregate every run of each version and compare them side by side.",
+        )
+        if st.button("Compare versions", disabled=len(chosen) < 1, key="browser.compare_go"):
+            urlstate.navigate(compare=",".join(chosen))
+    with col_open.container(border=True):
+        target = st.selectbox(
+            "Open a run",
+            runs,
+            index=None,
+            key="browser.open_run",
+            placeholder="name/version/run_id",
+        )
+        if st.button("Open", disabled=target is None, key="browser.open_go") and target:
+            urlstate.navigate(run=target)
+
+
+@st.fragment(run_every=POLL_INTERVAL * 4)
+def _empty_poller(ctx: AppContext) -> None:
+    """With no runs listed, wait for the first one and then redraw the page."""
+    live = _live(ctx)
+    live.refresh()
+    if live.generation != st.session_state.get(_GENERATION_KEY):
+        st.rerun(scope="app")
+
+
+def runs_table(ctx: AppContext) -> pd.DataFrame:
+    """The unfiltered runs table as shown (for tests and other views)."""
+    live = _live(ctx)
+    live.refresh()
+    return runs_frame(live.summaries(), ctx.live_window, ctx.stall_window)

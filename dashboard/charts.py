@@ -1,0 +1,301 @@
+"""Plotly figure builders: already-downsampled data in, figure out. No I/O, no Streamlit.
+
+Every trace is plain SVG `Scatter` (not WebGL `Scattergl`): traces are capped at a few
+thousand points server-side, and a page of WebGL charts would exhaust the browser's WebGL
+contexts and render in software in headless browsers. Each figure says "n of m points"
+in its subtitle when the data was thinned. Labels that may come from disk (extras keys,
+statuses) go through dashboard.text.plot_text: plotly reads tags such as `<a href>` in them.
+`chart_config(filename=...)` names the PNG export, here and in the compare view.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.text import plot_text
+from runlog.curves import DownsampledMany
+from runlog.evals import EvalBlock
+
+# One colour per meaning, everywhere on the page.
+TRAIN_COLOR = "#2563EB"
+EVAL_COLOR = "#D97706"
+BEST_COLOR = "#DC2626"
+LENGTH_COLOR = "#7C3AED"
+EXTRAS_COLORS = (
+    "#059669",
+    "#DB2777",
+    "#0891B2",
+    "#4F46E5",
+    "#65A30D",
+    "#EA580C",
+    "#0284C7",
+    "#9333EA",
+)
+STATUS_COLORS = {"Terminated": "#059669", "Truncated": "#D97706", "Continuing": "#9CA3AF"}
+RAW_OPACITY = 0.3
+CHART_HEIGHT = 340
+SMALL_CHART_HEIGHT = 260
+
+X_TITLES = {"steps": "env steps", "episodes": "episode"}
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    value = hex_color.lstrip("#")
+    r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def points_note(shown: int, total: int) -> str:
+    """The note "2,000 of 1,000,000 points" when thinned, "" when every point is drawn."""
+    return f"{shown:,} of {total:,} points" if shown < total else ""
+
+
+def _layout(
+    fig: go.Figure, title: str, note: str, x_title: str, y_title: str, height: int
+) -> go.Figure:
+    # Titles may hold extras keys read from the logs: shown verbatim (plot_text).
+    title_spec: dict[str, Any] = {"text": plot_text(title), "x": 0.0, "xanchor": "left"}
+    if note:
+        title_spec["subtitle"] = {"text": plot_text(note)}
+    fig.update_layout(
+        title=title_spec,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 64 if note else 44, "b": 10},
+        hovermode="x unified",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        uirevision="keep",  # live refreshes keep the user's zoom and hidden traces
+    )
+    fig.update_xaxes(title_text=plot_text(x_title), showgrid=True, rangemode="tozero")
+    fig.update_yaxes(title_text=plot_text(y_title), showgrid=True)
+    return fig
+
+
+def _array(values: Any) -> list[Any]:
+    """JSON-friendly list: numpy NaN becomes None (a gap), not the invalid token NaN."""
+    array = np.asarray(values)
+    if array.dtype.kind == "f":
+        return [None if not np.isfinite(v) else float(v) for v in array]
+    return array.tolist()  # type: ignore[no-any-return]
+
+
+def curve_figure(
+    data: DownsampledMany,
+    *,
+    title: str,
+    x_title: str,
+    y_title: str,
+    color: str,
+    raw: str = "raw",
+    smoothed: str | None = "smoothed",
+    height: int = CHART_HEIGHT,
+) -> go.Figure:
+    """Raw series (faded) and, when `smoothed` names a series of `data`, its smoothed twin."""
+    fig = go.Figure()
+    has_smooth = smoothed is not None and smoothed in data.ys
+    fig.add_trace(
+        go.Scatter(
+            x=_array(data.x),
+            y=_array(data.ys[raw]),
+            mode="lines" if data.shown > 1 else "markers",
+            name=raw,
+            line={"color": color, "width": 1},
+            opacity=RAW_OPACITY if has_smooth else 1.0,
+            hovertemplate="%{y:.4~g}",
+        )
+    )
+    if has_smooth and smoothed is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=_array(data.x),
+                y=_array(data.ys[smoothed]),
+                mode="lines" if data.shown > 1 else "markers",
+                name=smoothed,
+                line={"color": color, "width": 2.2},
+                hovertemplate="%{y:.4~g}",
+            )
+        )
+    return _layout(fig, title, points_note(data.shown, data.total), x_title, y_title, height)
+
+
+def eval_figure(
+    blocks: pd.DataFrame,
+    *,
+    best: EvalBlock | None,
+    band: str,
+    total_blocks: int,
+    train: DownsampledMany | None = None,
+    train_series: str = "smoothed",
+    height: int = CHART_HEIGHT,
+) -> go.Figure:
+    """Eval mean per block with its spread ("minmax" or "std" band) and best.mpk marked.
+
+    `blocks` has columns step, n, mean, std, min, max, median (maybe already thinned;
+    `total_blocks` is the count before thinning). `train`, when given, draws the smoothed
+    training reward faintly behind for context.
+    """
+    fig = go.Figure()
+    steps = _array(blocks["step"])
+    if band == "std":
+        upper = blocks["mean"] + blocks["std"].fillna(0.0)
+        lower = blocks["mean"] - blocks["std"].fillna(0.0)
+        band_name = "mean ± std"
+    else:
+        upper, lower = blocks["max"], blocks["min"]
+        band_name = "min-max"
+    if train is not None and train_series in train.ys:
+        fig.add_trace(
+            go.Scatter(
+                x=_array(train.x),
+                y=_array(train.ys[train_series]),
+                mode="lines",
+                name="train (smoothed)",
+                line={"color": TRAIN_COLOR, "width": 1.2, "dash": "dot"},
+                opacity=0.45,
+                hoverinfo="skip",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=steps,
+            y=_array(upper),
+            mode="lines",
+            line={"width": 0, "color": EVAL_COLOR},
+            showlegend=False,
+            hoverinfo="skip",
+            name=f"{band_name} upper",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=steps,
+            y=_array(lower),
+            mode="lines",
+            line={"width": 0, "color": EVAL_COLOR},
+            fill="tonexty",
+            fillcolor=_rgba(EVAL_COLOR, 0.18),
+            name=band_name,
+            hoverinfo="skip",
+        )
+    )
+    custom = np.column_stack(
+        [
+            blocks["n"].to_numpy(),
+            blocks["std"].to_numpy(dtype=float),
+            blocks["min"].to_numpy(dtype=float),
+            blocks["max"].to_numpy(dtype=float),
+            blocks["median"].to_numpy(dtype=float),
+        ]
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=steps,
+            y=_array(blocks["mean"]),
+            mode="lines+markers" if len(blocks) <= 200 else "lines",
+            name="eval mean",
+            line={"color": EVAL_COLOR, "width": 2.2},
+            marker={"size": 6},
+            customdata=[_array(row) for row in custom],
+            hovertemplate=(
+                "mean %{y:.4~g} (n=%{customdata[0]})<br>std %{customdata[1]:.3~g}"
+                " · min %{customdata[2]:.4~g} · max %{customdata[3]:.4~g}"
+                " · median %{customdata[4]:.4~g}<extra>eval</extra>"
+            ),
+        )
+    )
+    if best is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[best.step],
+                y=[best.mean],
+                mode="markers",
+                name="best.mpk",
+                marker={
+                    "symbol": "star",
+                    "size": 18,
+                    "color": BEST_COLOR,
+                    "line": {"color": "white", "width": 1},
+                },
+                hovertemplate=(
+                    f"best.mpk written here<br>step {best.step:,}<br>mean {best.mean:.4g}"
+                    f" (n={best.n})<extra></extra>"
+                ),
+            )
+        )
+    note = points_note(len(blocks), total_blocks)
+    return _layout(fig, "Eval reward per block", note, "env steps", "reward", height)
+
+
+def status_figure(counts: Mapping[str, int], *, height: int = SMALL_CHART_HEIGHT) -> go.Figure:
+    """Share of Terminated / Truncated / Continuing episodes as one 100% bar."""
+    total = sum(counts.values()) or 1
+    fig = go.Figure()
+    for status, count in counts.items():
+        label = plot_text(status)  # any status string the log holds
+        fig.add_trace(
+            go.Bar(
+                y=["episodes"],
+                x=[100.0 * count / total],
+                orientation="h",
+                name=f"{label} ({count:,})",
+                marker={"color": STATUS_COLORS.get(status, "#6B7280")},
+                text=[f"{100.0 * count / total:.1f}%"],
+                textposition="inside",
+                hovertemplate=f"{label}: {count:,} episodes (%{{x:.1f}}%)<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="stack",
+        title={"text": "Episode endings", "x": 0.0, "xanchor": "left"},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 44, "b": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0.0, "traceorder": "normal"},
+        xaxis={"range": [0, 100], "ticksuffix": "%", "showgrid": False},
+        yaxis={"showticklabels": False},
+    )
+    return fig
+
+
+def extras_color(index: int) -> str:
+    return EXTRAS_COLORS[index % len(EXTRAS_COLORS)]
+
+
+def pretty_key(key: str) -> str:
+    """`extras.loss_mean` -> `loss_mean`."""
+    return key.split(".", 1)[1] if key.startswith("extras.") else key
+
+
+def slug(text: str, limit: int = 80) -> str:
+    """A safe file-name stem: "cartpole/v1,cartpole/v2" -> "cartpole-v1_cartpole-v2"."""
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", text.replace(",", "_")).strip("-_.")
+    return (clean or "runlog")[:limit].rstrip("-_.")
+
+
+def chart_config(filename: str | None = None) -> dict[str, Any]:
+    """Plotly config for st.plotly_chart: no logo, PNG export at 2x, saved as
+    `<slug(filename)>.png` (e.g. "cartpole-v1-20260321_100007-reward") when given."""
+    image: dict[str, Any] = {"format": "png", "scale": 2}
+    if filename is not None:
+        image["filename"] = slug(filename, limit=120)
+    return {"displaylogo": False, "toImageButtonOptions": image}
+
+
+def order_extras(keys: Sequence[str]) -> list[str]:
+    """Extras keys in a stable order: the usual RL statistics first, then alphabetical."""
+    known = (
+        "epsilon",
+        "loss_mean",
+        "loss_std",
+        "loss_max",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+    )
+    rank = {name: i for i, name in enumerate(known)}
+    return sorted(keys, key=lambda k: (rank.get(pretty_key(k), len(known)), pretty_key(k)))

@@ -1,0 +1,285 @@
+"""Plotly figures of the compare view: runs and versions on shared axes. No I/O, no Streamlit.
+
+    overlay_figure      every run's (smoothed, downsampled) curve, coloured by version
+    aggregate_figure    per version: centre line (IQM or mean over runs) + 95% bootstrap band,
+                        optionally over that version's runs drawn faintly
+    padded_range        one axis range for several figures, so side-by-side panels line up
+
+Data arrives already smoothed, aggregated (runlog.stats) and thinned (runlog.curves); this
+module only draws. Traces are SVG `Scatter`, like dashboard.charts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import plotly.graph_objects as go
+
+from dashboard.charts import CHART_HEIGHT
+from dashboard.text import plot_text
+from runlog.stats import AggregateCurve
+
+# Tableau 10: distinguishable, colour-blind friendlier than plotly's default cycle.
+VERSION_COLORS = (
+    "#4E79A7",
+    "#F28E2B",
+    "#59A14F",
+    "#E15759",
+    "#B07AA1",
+    "#76B7B2",
+    "#EDC948",
+    "#FF9DA7",
+    "#9C755F",
+    "#BAB0AC",
+)
+RUN_DASHES = ("solid", "dot", "dash", "dashdot", "longdash", "longdashdot")
+RUN_OPACITY = 0.35
+BAND_ALPHA = 0.22
+
+
+def version_color(index: int) -> str:
+    return VERSION_COLORS[index % len(VERSION_COLORS)]
+
+
+def rgba(hex_color: str, alpha: float) -> str:
+    value = hex_color.lstrip("#")
+    r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+@dataclass(frozen=True, eq=False)
+class RunLine:
+    """One run's curve for drawing: already smoothed and downsampled."""
+
+    run: str
+    """The run's path under the root, "name/version/run_id"."""
+    version: str
+    """Its group label, "name/version": sets the colour and the legend group."""
+    color: str
+    x: npt.NDArray[Any]
+    y: npt.NDArray[Any]
+    dash: str = "solid"
+    markers: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class VersionCurve:
+    """One version's aggregate (runlog.stats.AggregateCurve) and how to draw it."""
+
+    version: str
+    color: str
+    curve: AggregateCurve
+    n_total: int
+    """Runs selected in this version (some may have no data: `curve.n_runs` says how many do)."""
+
+
+def _list(values: Iterable[Any]) -> list[Any]:
+    """JSON-friendly list: NaN and inf become None (a gap in the line)."""
+    array = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+    if array.dtype.kind == "f":
+        return [float(v) if np.isfinite(v) else None for v in array]
+    return array.tolist()  # type: ignore[no-any-return]
+
+
+def n_label(n_runs: int, n_total: int | None = None) -> str:
+    """ "n = 3 runs", "n = 1 run", "n = 2 of 3 runs" (when some runs have no data)."""
+    noun = "run" if (n_total if n_total is not None else n_runs) == 1 else "runs"
+    if n_total is not None and n_total != n_runs:
+        return f"n = {n_runs} of {n_total} {noun}"
+    return f"n = {n_runs} {noun}"
+
+
+def _layout(
+    fig: go.Figure,
+    *,
+    title: str,
+    note: str,
+    x_title: str,
+    y_title: str,
+    height: int,
+    x_range: tuple[float, float] | None,
+    y_range: tuple[float, float] | None,
+) -> go.Figure:
+    # Notes name versions (directory names): shown verbatim (plot_text), like every label.
+    title_spec: dict[str, Any] = {"text": plot_text(title), "x": 0.0, "xanchor": "left"}
+    if note:
+        title_spec["subtitle"] = {"text": plot_text(note)}
+    fig.update_layout(
+        title=title_spec,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 72 if note else 48, "b": 10},
+        hovermode="x unified",
+        # Below the x-axis title: several versions' entries would crowd the title above.
+        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0.0},
+        uirevision="keep",
+    )
+    fig.update_xaxes(title_text=plot_text(x_title), showgrid=True)
+    fig.update_yaxes(title_text=plot_text(y_title), showgrid=True)
+    if x_range is not None:
+        fig.update_xaxes(range=list(x_range))
+    else:
+        fig.update_xaxes(rangemode="tozero")
+    if y_range is not None:
+        fig.update_yaxes(range=list(y_range))
+    return fig
+
+
+def overlay_figure(
+    lines: Sequence[RunLine],
+    *,
+    title: str,
+    y_title: str,
+    note: str = "",
+    x_title: str = "env steps",
+    height: int = CHART_HEIGHT,
+    x_range: tuple[float, float] | None = None,
+    y_range: tuple[float, float] | None = None,
+) -> go.Figure:
+    """Every run's curve on one pair of axes; one legend entry per run, grouped by version."""
+    fig = go.Figure()
+    for line in lines:
+        run_id = line.run.rsplit("/", 1)[-1]
+        fig.add_trace(
+            go.Scatter(
+                x=_list(line.x),
+                y=_list(line.y),
+                mode="lines+markers" if line.markers else "lines",
+                name=plot_text(f"{line.version} · {run_id}"),
+                legendgroup=line.version,
+                line={"color": line.color, "width": 1.6, "dash": line.dash},
+                marker={"size": 5},
+                hovertemplate=f"%{{y:.4~g}}<extra>{plot_text(line.run)}</extra>",
+            )
+        )
+    return _layout(
+        fig,
+        title=title,
+        note=note,
+        x_title=x_title,
+        y_title=y_title,
+        height=height,
+        x_range=x_range,
+        y_range=y_range,
+    )
+
+
+def aggregate_figure(
+    versions: Sequence[VersionCurve],
+    *,
+    title: str,
+    y_title: str,
+    note: str = "",
+    runs: Sequence[RunLine] = (),
+    x_title: str = "env steps",
+    height: int = CHART_HEIGHT,
+    x_range: tuple[float, float] | None = None,
+    y_range: tuple[float, float] | None = None,
+    markers: bool = False,
+) -> go.Figure:
+    """Per version: the band (low..high, `fill="tonexty"`) and the centre line on top.
+
+    A version with one run (no interval) gets its line only, named "1 run: no band". `runs`
+    are drawn first, faint and thin, so the band can be checked against the seeds it sums up.
+    """
+    fig = go.Figure()
+    for line in runs:
+        fig.add_trace(
+            go.Scatter(
+                x=_list(line.x),
+                y=_list(line.y),
+                mode="lines+markers" if line.markers else "lines",
+                name=plot_text(line.run.rsplit("/", 1)[-1]),
+                legendgroup=line.version,
+                showlegend=False,
+                line={"color": line.color, "width": 1, "dash": line.dash},
+                marker={"size": 4},
+                opacity=RUN_OPACITY,
+                hovertemplate=f"%{{y:.4~g}}<extra>{plot_text(line.run)}</extra>",
+            )
+        )
+    for item in versions:
+        agg = item.curve
+        if len(agg.x) == 0:
+            continue
+        stat = "IQM" if agg.statistic == "iqm" else "mean"
+        version = plot_text(item.version)
+        x = _list(agg.x)
+        if agg.has_band and agg.low is not None and agg.high is not None:
+            ci = f"{agg.confidence:.0%} CI"
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=_list(agg.low),
+                    mode="lines",
+                    line={"width": 0, "color": item.color},
+                    legendgroup=item.version,
+                    showlegend=False,
+                    name=f"{version} {ci} low",
+                    hovertemplate=f"{ci} low %{{y:.4~g}}<extra>{version}</extra>",
+                )
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=_list(agg.high),
+                    mode="lines",
+                    line={"width": 0, "color": item.color},
+                    fill="tonexty",
+                    fillcolor=rgba(item.color, BAND_ALPHA),
+                    legendgroup=item.version,
+                    name=f"{version} {ci}",
+                    hovertemplate=f"{ci} high %{{y:.4~g}}<extra>{version}</extra>",
+                )
+            )
+            label = f"{version} {stat} ({n_label(agg.n_runs, item.n_total)})"
+        else:
+            label = f"{version} ({n_label(agg.n_runs, item.n_total)}: no band)"
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=_list(agg.center),
+                mode="lines+markers" if markers else "lines",
+                name=label,
+                legendgroup=item.version,
+                line={"color": item.color, "width": 2.6},
+                marker={"size": 6},
+                hovertemplate=f"{stat} %{{y:.4~g}}<extra>{version}</extra>",
+            )
+        )
+    return _layout(
+        fig,
+        title=title,
+        note=note,
+        x_title=x_title,
+        y_title=y_title,
+        height=height,
+        x_range=x_range,
+        y_range=y_range,
+    )
+
+
+def padded_range(
+    arrays: Iterable[npt.ArrayLike | None], pad: float = 0.04, floor_zero: bool = False
+) -> tuple[float, float] | None:
+    """[min, max] of every finite value of `arrays`, widened by `pad` of the span each side.
+
+    None when there is no finite value. `floor_zero` starts at 0 when all values are >= 0
+    (env steps).
+    """
+    lo, hi = np.inf, -np.inf
+    for values in arrays:
+        if values is None:
+            continue
+        array = np.asarray(values, dtype=np.float64)
+        finite = array[np.isfinite(array)]
+        if len(finite):
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        return None
+    span = hi - lo if hi > lo else max(abs(hi), 1.0)
+    low = 0.0 if floor_zero and lo >= 0 else lo - pad * span
+    return (low, hi + pad * span)

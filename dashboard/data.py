@@ -1,0 +1,283 @@
+"""Shapes the library's results for the page: the runs table, headline numbers, curves.
+
+Pure functions (records and frames in, frames and strings out), no Streamlit, so the page
+logic is testable without a browser. Human-readable sizes and times live here too.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from runlog.activity import RunState, classify
+from runlog.catalog import RunSummary
+from runlog.curves import DownsampledMany, downsample_many, ema
+
+MAX_POINTS = 2000
+"""Points per trace at most; raw and smoothed share one set of positions (`downsample_many`)."""
+STATUSES = ("Terminated", "Truncated", "Continuing")
+
+# Plain glyphs (no emoji): they render everywhere, headless browsers included.
+STATE_LABELS = {
+    RunState.LIVE: "● live",
+    RunState.STALLED: "● stalled",
+    RunState.FINISHED: "○ finished",
+}
+BROKEN_LABEL = "▲ broken"
+STATE_COLORS = {
+    STATE_LABELS[RunState.LIVE]: "#059669",
+    STATE_LABELS[RunState.STALLED]: "#D97706",
+    STATE_LABELS[RunState.FINISHED]: "#6B7280",
+    BROKEN_LABEL: "#DC2626",
+}
+
+TABLE_COLUMNS = (
+    "state",
+    "name",
+    "version",
+    "run_id",
+    "episodes",
+    "env steps",
+    "last reward",
+    "best reward",
+    "best eval",
+    "checkpoints",
+    "disk",
+    "last write",
+    "problem",
+    "rel",
+)
+_TEXT_COLUMNS = ("state", "name", "version", "run_id", "checkpoints", "problem", "rel")
+
+
+# ----- formatting ------------------------------------------------------------------------
+
+
+def human_size(n_bytes: float | None) -> str:
+    """1536 -> "1.5 KiB"; None -> "—"."""
+    if n_bytes is None:
+        return "—"
+    size = float(n_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"  # unreachable
+
+
+def human_age(seconds: float | None) -> str:
+    """Seconds since something happened, in words: "12 s ago", "4 min ago", "3 d ago"."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    seconds = max(0.0, seconds)
+    for limit, unit, div in ((60, "s", 1), (3600, "min", 60), (86400, "h", 3600)):
+        if seconds < limit:
+            return f"{int(seconds // div)} {unit} ago"
+    return f"{int(seconds // 86400)} d ago"
+
+
+def human_time(epoch: float | None) -> str:
+    """Local wall-clock time of an epoch timestamp, "2026-03-22 12:41:07"."""
+    if epoch is None:
+        return "—"
+    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def human_number(value: float | int | None, digits: int = 4) -> str:
+    """Ints with thousands separators, floats to `digits` significant digits, None/NaN -> "—"."""
+    if value is None:
+        return "—"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if not math.isfinite(float(value)):
+        return "—"
+    v = float(value)
+    if v.is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:,.{digits}g}" if abs(v) < 1e6 else f"{v:.{digits}g}"
+
+
+def human_compact(value: float | int | None) -> str:
+    """Large counts the way RL people say them: 9,876 / 150k / 1.25M / 3.1B."""
+    if value is None or not math.isfinite(float(value)):
+        return "—"
+    v = float(value)
+    if abs(v) < 1e4:
+        return human_number(value)
+    units = ((1e3, "k"), (1e6, "M"), (1e9, "B"), (1e12, "T"))
+    for i, (div, suffix) in enumerate(units):
+        scaled = v / div
+        text = f"{scaled:.0f}" if abs(scaled) >= 100 else f"{scaled:.3g}"
+        if abs(float(text)) < 1000 or i == len(units) - 1:
+            return text + suffix
+    return human_number(value)  # unreachable
+
+
+def summary_state(summary: RunSummary, live_window: float, stall_window: float) -> RunState:
+    """The run's state as of now (a summary's own state ages as the clock moves on)."""
+    return classify(summary.last_write, time.time(), live_window, stall_window)
+
+
+def state_label(summary: RunSummary, live_window: float, stall_window: float) -> str:
+    if not summary.ok and summary.metadata is None:
+        return BROKEN_LABEL
+    return STATE_LABELS[summary_state(summary, live_window, stall_window)]
+
+
+# ----- the runs table ----------------------------------------------------------------------
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def runs_frame(
+    summaries: Iterable[RunSummary], live_window: float, stall_window: float
+) -> pd.DataFrame:
+    """One row per run with the browser's columns (`TABLE_COLUMNS`); numbers stay numbers."""
+    rows: list[dict[str, Any]] = []
+    for s in summaries:
+        best_eval = s.best_eval
+        n_ckpt = sum(1 for c in s.checkpoints if c.step is not None)
+        badges = [
+            b
+            for b, present in (
+                ("latest", any(c.is_latest for c in s.checkpoints)),
+                ("best", any(c.is_best for c in s.checkpoints)),
+            )
+            if present
+        ]
+        rows.append(
+            {
+                "state": state_label(s, live_window, stall_window),
+                "name": s.name,
+                "version": s.version,
+                "run_id": s.run_id,
+                "episodes": int(s.train_episodes),
+                "env steps": int(s.total_steps),
+                "last reward": _finite(s.last_reward),
+                "best reward": _finite(s.best_reward),
+                "best eval": None if best_eval is None else _finite(best_eval.mean),
+                "checkpoints": f"{n_ckpt}" + (f" + {' + '.join(badges)}" if badges else ""),
+                "disk": int(s.disk_bytes),
+                "last write": (
+                    pd.Timestamp(s.last_write, unit="s", tz="UTC")
+                    if s.last_write is not None
+                    else pd.NaT
+                ),
+                "problem": s.problem or "",
+                "rel": s.rel,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    for col in ("last reward", "best reward", "best eval"):
+        frame[col] = frame[col].astype("float64")
+    return frame
+
+
+def filter_runs(
+    frame: pd.DataFrame, names: Iterable[str], versions: Iterable[str], text: str
+) -> pd.DataFrame:
+    """Rows whose name is in `names` (all if empty), whose "name/version" is in `versions`
+    (all if empty) and that contain every word of `text` (case-insensitive) in a text column
+    (state, name, version, run_id, checkpoints, problem)."""
+    out = frame
+    names = list(names)
+    versions = list(versions)
+    if names:
+        out = out[out["name"].isin(names)]
+    if versions:
+        out = out[(out["name"] + "/" + out["version"]).isin(versions)]
+    words = text.lower().split()
+    if words:
+        haystack = pd.Series("", index=out.index)
+        for column in _TEXT_COLUMNS:
+            haystack = haystack + " " + out[column].fillna("").astype(str).str.lower()
+        mask = pd.Series(True, index=out.index)
+        for word in words:
+            mask &= haystack.str.contains(word, regex=False)
+        out = out[mask]
+    return out
+
+
+# ----- one run --------------------------------------------------------------------------------
+
+
+def status_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Episodes per status, in the fixed order Terminated, Truncated, Continuing (+ any other)."""
+    if frame.empty or "status" not in frame.columns:
+        return {}
+    counts = {str(k): int(v) for k, v in frame["status"].value_counts(sort=False).items() if v}
+    ordered = {s: counts.pop(s) for s in STATUSES if s in counts}
+    ordered.update(sorted(counts.items()))
+    return ordered
+
+
+def x_values(frame: pd.DataFrame, x: str) -> np.ndarray[Any, Any]:
+    """The x axis of a train frame: env steps (running sum of length) or episode number."""
+    column = "step" if x == "steps" else "episode"
+    return frame[column].to_numpy()
+
+
+def curve(
+    frame: pd.DataFrame, column: str, x: str, smooth: float, max_points: int = MAX_POINTS
+) -> DownsampledMany:
+    """`column` of a train frame against `x`, raw and EMA-smoothed (`smooth` = 0: raw only),
+    smoothed on every episode first, then thinned together to <= `max_points` positions."""
+    values = frame[column].to_numpy(dtype=np.float64)
+    series: dict[str, Any] = {"raw": values}
+    if smooth > 0 and len(values) > 1:
+        series["smoothed"] = ema(values, smooth)
+    return downsample_many(x_values(frame, x), series, max(max_points, 2 + 2 * len(series)))
+
+
+def thin_blocks(blocks: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFrame:
+    """Eval blocks thinned by their mean (min/max per bucket kept) when there are too many."""
+    if len(blocks) <= max_points:
+        return blocks
+    kept = downsample_many(blocks["step"].to_numpy(), {"mean": blocks["mean"]}, max_points)
+    return blocks.iloc[kept.index]
+
+
+def bad_lines_message(kind: str, path_name: str, bad_lines: tuple[int, ...]) -> str | None:
+    """The warning "3 bad lines in train_episodes.jsonl skipped (lines 4, 9, 12)…", or None."""
+    if not bad_lines:
+        return None
+    first = ", ".join(str(n) for n in bad_lines[:5])
+    more = ", …" if len(bad_lines) > 5 else ""
+    noun = "line" if len(bad_lines) == 1 else "lines"
+    return (
+        f"{len(bad_lines):,} bad {noun} in {path_name} skipped "
+        f"({noun} {first}{more}); the rest of the {kind} log is shown."
+    )
+
+
+# ----- a small process-wide memo (figures are rebuilt only when their inputs change) ---------
+
+T = TypeVar("T")
+_MEMO: OrderedDict[Hashable, Any] = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+_MEMO_SIZE = 256
+
+
+def memo(key: Hashable, build: Callable[[], T]) -> T:
+    """`build()` once per `key` (an LRU of recent keys), shared by sessions. Keys must name every
+    input, e.g. (run rel, snapshot version, x, smooth)."""
+    with _MEMO_LOCK:
+        if key in _MEMO:
+            _MEMO.move_to_end(key)
+            return _MEMO[key]  # type: ignore[no-any-return]
+    value = build()
+    with _MEMO_LOCK:
+        _MEMO[key] = value
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return value

@@ -1,0 +1,613 @@
+"""One run: headline figures, reward / eval / extras / length charts, checkpoints, config.
+
+    header            name / version / run_id, where it lives; Compare (and Prune, unless
+                      read-only: then no write control is drawn)
+    [fragment]        headline figures, polled every POLL_INTERVAL while the page is open,
+                      finished runs too (they may resume); a poll without a change costs
+                      one cheap check (live.runs_changed). When the run changed, it reruns
+                      the whole app (at most every CHART_REFRESH s) so the charts follow
+    view settings     x axis, smoothing, eval band: in the URL (?x=&smooth=&band=)
+    charts            every trace thinned server-side to <= MAX_POINTS (data.curve); PNG
+                      exports named "<name>-<version>-<run_id>-<chart>.png"
+    checkpoints, config, metadata
+
+The URL's run path is untrusted: it goes through runlog.paths.resolve_inside first, and
+nothing outside the root is read. Text from the URL or the disk reaches markdown only
+through dashboard.text (md_code, md_name).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, urlstate
+from dashboard.context import AppContext
+from dashboard.data import (
+    bad_lines_message,
+    curve,
+    human_age,
+    human_compact,
+    human_number,
+    human_size,
+    human_time,
+    memo,
+    status_counts,
+    thin_blocks,
+)
+from dashboard.live import CHART_REFRESH, POLL_INTERVAL, LiveCatalog, live_catalog, runs_changed
+from dashboard.text import md_code, md_name
+from runlog.activity import RunState, classify, last_write
+from runlog.catalog import RunSummary
+from runlog.configs import flatten_config, load_config
+from runlog.errors import OutsideRootError
+from runlog.evals import EvalBlock, best_block, eval_blocks
+from runlog.layout import EVAL_LOG, TRAIN_LOG
+from runlog.paths import resolve_inside, run_rel
+from runlog.store import LogSnapshot, get_store
+
+_SEEN_KEY = "run.seen"
+_RENDERED_KEY = "run.rendered"
+_RUN_DEPTH = 3
+_SPARK_POINTS = 120
+_STATE_DELTA_COLORS: dict[RunState, Any] = {
+    RunState.LIVE: "green",
+    RunState.STALLED: "orange",
+    RunState.FINISHED: "gray",
+}
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A run's headline figures as of one read of its logs and summary."""
+
+    written: float | None
+    """Last write to the run's logs or metadata (epoch seconds): the state is aged from it."""
+    episodes: int
+    steps: int
+    last_reward: float | None
+    best_reward: float | None
+    spark: tuple[float, ...] | None
+    """The last finite train rewards, for the sparkline (None: fewer than two)."""
+    best: EvalBlock | None
+    n_ckpt: int | None
+    """Numbered checkpoints (None: the run is not in the catalog)."""
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """This session's latest read of the run, which the headline poll redraws without reading."""
+
+    rel: str
+    cursor: int
+    """The watcher's sequence taken just before that read: later changes are after it."""
+    stamp: tuple[object, ...]
+    """(train version, eval version, summary): differs whenever the page would."""
+    headline: Headline
+
+
+def _live(ctx: AppContext) -> LiveCatalog:
+    return live_catalog(ctx.root, ctx.live_window, ctx.stall_window)
+
+
+def _back_button(key: str = "run.back") -> None:
+    if st.button("All runs", icon=":material/arrow_back:", key=key, type="tertiary"):
+        urlstate.navigate()
+
+
+def render(ctx: AppContext, rel_from_url: str) -> None:
+    """The run view for the URL's `run` param (anything; checked against the root here)."""
+    try:
+        run_dir = resolve_inside(ctx.root, rel_from_url)
+    except OutsideRootError as exc:
+        _back_button()
+        st.error(
+            f"Cannot open run {md_code(rel_from_url)}: it is not a path inside the runs root "
+            f"{md_code(str(ctx.root))}. ({md_code(str(exc))})",
+            icon=":material/block:",
+        )
+        return
+    rel = run_rel(ctx.root, run_dir)
+    if not run_dir.is_dir():
+        _back_button()
+        st.error(
+            f"There is no run {md_code(rel_from_url)} under {md_code(str(ctx.root))} (it may "
+            "have been moved or deleted). Pick one from the list of runs.",
+            icon=":material/search_off:",
+        )
+        return
+    if len(rel.split("/")) != _RUN_DEPTH or rel == ".":
+        _not_a_run(ctx, rel)
+        return
+
+    live = _live(ctx)
+    seen, summary, train, evals = _read(ctx, live, rel)
+    st.session_state[_SEEN_KEY] = seen
+    st.session_state[_RENDERED_KEY] = (rel, seen.stamp, time.monotonic())
+
+    st.set_page_config(page_title=f"{rel} · runlog")
+    _header(ctx, rel, run_dir, summary)
+    _headline_fragment(ctx, rel)
+    _problems(summary, train, evals)
+    _charts(rel, train, evals, summary)
+    _details(run_dir, rel, summary, evals)
+
+
+def _read(
+    ctx: AppContext, live: LiveCatalog, rel: str
+) -> tuple[_Seen, RunSummary | None, LogSnapshot, LogSnapshot]:
+    """Read the run now: its summary and logs (incrementally, shared by every session)."""
+    cursor = live.watcher.cursor()  # before reading: a write during the reads is seen later
+    live.refresh()
+    summary = live.get(rel)
+    run_dir = ctx.root / rel
+    store = get_store(ctx.root)
+    train = store.train(run_dir)
+    evals = store.eval(run_dir)
+    headline = _headline_of(rel, run_dir, summary, train, evals)
+    return (
+        _Seen(rel, cursor, (train.version, evals.version, summary), headline),
+        summary,
+        train,
+        evals,
+    )
+
+
+def _headline_of(
+    rel: str, run_dir: Path, summary: RunSummary | None, train: LogSnapshot, evals: LogSnapshot
+) -> Headline:
+    frame = train.frame
+
+    def from_train() -> tuple[int, int, float | None, float | None, tuple[float, ...] | None]:
+        episodes = len(frame)
+        if not episodes:
+            return 0, 0, None, None, None
+        rewards = frame["reward"].to_numpy(dtype=np.float64)
+        finite = rewards[np.isfinite(rewards)]
+        return (
+            episodes,
+            int(frame["step"].iloc[-1]),
+            float(rewards[-1]),
+            float(finite.max()) if len(finite) else None,
+            tuple(finite[-_SPARK_POINTS:].tolist()) if len(finite) > 1 else None,
+        )
+
+    episodes, steps, last_reward, best_reward, spark = memo(
+        ("headline", rel, train.version, id(frame)), from_train
+    )
+    blocks = memo(("blocks", rel, evals.version, id(evals.frame)), lambda: eval_blocks(evals.frame))
+    return Headline(
+        written=summary.last_write if summary is not None else last_write(run_dir),
+        episodes=episodes,
+        steps=steps,
+        last_reward=last_reward,
+        best_reward=best_reward,
+        spark=spark,
+        best=best_block(blocks),
+        n_ckpt=len(summary.checkpoint_steps) if summary is not None else None,
+    )
+
+
+def _not_a_run(ctx: AppContext, rel: str) -> None:
+    _back_button()
+    where = "the runs root" if rel == "." else md_code(rel)
+    st.warning(
+        f"{where} is not a run directory (a run is `<name>/<version>/<run_id>`).",
+        icon=":material/folder_open:",
+    )
+    prefix = "" if rel == "." else rel + "/"
+    live = _live(ctx)
+    live.refresh()
+    inside = [s for s in live.summaries() if s.rel.startswith(prefix)]
+    if inside:
+        st.markdown("Runs under it:")
+        for s in inside[:50]:
+            if st.button(md_name(s.rel), key=f"run.pick.{s.rel}", type="tertiary"):
+                urlstate.navigate(run=s.rel)
+
+
+def _header(ctx: AppContext, rel: str, run_dir: Path, summary: RunSummary | None) -> None:
+    name, version, run_id = rel.split("/")
+    left, right = st.columns([5, 2], vertical_alignment="bottom")
+    with left:
+        _back_button()
+        st.title(f"{md_name(name)} / {md_name(version)} · {md_name(run_id)}", anchor=False)
+        started = summary.metadata.started_at if summary and summary.metadata else None
+        st.caption(md_code(str(run_dir)) + (f" · started {md_code(started)}" if started else ""))
+    with right:
+        # Read-only: no write control at all (the prune page still previews from the sidebar).
+        cols = st.columns(1 if ctx.read_only else 2)
+        if cols[0].button(
+            "Compare version",
+            icon=":material/compare_arrows:",
+            key="run.compare",
+            help=f"Compare every run of {md_name(f'{name}/{version}')}",
+        ):
+            urlstate.navigate(compare=f"{name}/{version}")
+        if not ctx.read_only and cols[1].button(
+            "Prune",
+            icon=":material/content_cut:",
+            key="run.prune",
+            help="Preview first; nothing is deleted without confirmation",
+        ):
+            urlstate.navigate(view=urlstate.PRUNE_VIEW, scope=rel)
+
+
+@st.fragment(run_every=POLL_INTERVAL)
+def _headline_fragment(ctx: AppContext, rel: str) -> None:
+    """Headline figures, kept current; reruns the app when the rest of the page is out of date.
+
+    A poll of a run that did not change (a finished one, say: it is still polled, since it
+    may resume) costs one cheap check, `runs_changed` (a stat of the root and the watcher's
+    in-memory counters), and redraws the figures this session already has. Only a change
+    reads the run (its summary, and the new bytes of its logs).
+    """
+    live = _live(ctx)
+    seen: _Seen | None = st.session_state.get(_SEEN_KEY)
+    cursor, changed = runs_changed(live.watcher, seen.cursor if seen else 0, (rel,))
+    if seen is None or seen.rel != rel or changed:
+        seen = _read(ctx, live, rel)[0]
+    else:
+        seen = replace(seen, cursor=cursor)
+    st.session_state[_SEEN_KEY] = seen
+    _headline(ctx, seen.headline)
+
+    rendered = st.session_state.get(_RENDERED_KEY)
+    if (
+        rendered is not None
+        and rendered[0] == rel
+        and rendered[1] != seen.stamp
+        and time.monotonic() - rendered[2] >= CHART_REFRESH
+    ):
+        st.rerun(scope="app")
+
+
+def _headline(ctx: AppContext, h: Headline) -> None:
+    state = classify(h.written, time.time(), ctx.live_window, ctx.stall_window)
+    best = h.best
+    cols = st.columns([1.3, 1, 1, 1.1, 1, 1.1, 1])
+    common: dict[str, Any] = {"border": True, "height": "stretch"}
+    cols[0].metric(
+        "State",
+        state.value,
+        delta=("wrote " + human_age(time.time() - h.written)) if h.written else "never written",
+        delta_color=_STATE_DELTA_COLORS[state],
+        delta_arrow="off",
+        help=f"Live: wrote within {ctx.live_window:g} s; stalled: silent for longer but "
+        f"within {ctx.stall_window:g} s; finished: silent for longer than that.",
+        **common,
+    )
+    cols[1].metric(
+        "Episodes", human_compact(h.episodes), help=f"{h.episodes:,} training episodes", **common
+    )
+    cols[2].metric(
+        "Env steps",
+        human_compact(h.steps),
+        **common,
+        help=f"{h.steps:,}: the sum of episode lengths (the crate logs no step field)",
+    )
+    cols[3].metric(
+        "Last reward",
+        human_number(h.last_reward),
+        chart_data=list(h.spark) if h.spark else None,
+        chart_type="line",
+        help=f"Reward of the newest training episode (sparkline: the last {_SPARK_POINTS} "
+        "episodes)",
+        **common,
+    )
+    cols[4].metric(
+        "Best reward", human_number(h.best_reward), **common, help="Highest training episode reward"
+    )
+    cols[5].metric(
+        "Best eval",
+        "—" if best is None else human_number(best.mean),
+        delta=None if best is None else f"@ {human_compact(best.step)} steps",
+        delta_color="off",
+        delta_arrow="off",
+        help="Highest eval block mean, and the env step of that block: when best.mpk was "
+        "written"
+        + ("" if best is None else f" (step {best.step:,}, n={best.n}, std {best.std:.3g})"),
+        **common,
+    )
+    cols[6].metric(
+        "Checkpoints",
+        "—" if h.n_ckpt is None else str(h.n_ckpt),
+        **common,
+        help="Numbered step_<N>.mpk files (latest.mpk and best.mpk not counted)",
+    )
+
+
+def _problems(summary: RunSummary | None, train: LogSnapshot, evals: LogSnapshot) -> None:
+    if summary is not None and summary.problem:
+        # Bad lines get their own, more precise message (with line numbers) below.
+        parts = [p for p in summary.problem.split("; ") if "bad line" not in p]
+        if parts:
+            st.warning("; ".join(map(md_code, parts)), icon=":material/report:")
+    if train.problem:
+        st.info(md_code(train.problem), icon=":material/hourglass_empty:")
+    if evals.problem:
+        st.warning(md_code(evals.problem), icon=":material/report:")
+    for kind, name, snap in (("train", TRAIN_LOG, train), ("eval", EVAL_LOG, evals)):
+        message = bad_lines_message(kind, name, snap.bad_lines)
+        if message:
+            st.warning(message, icon=":material/warning:")
+
+
+def _view_settings() -> tuple[str, float, str]:
+    x_key, x_sync = urlstate.url_bound(urlstate.X_AXIS, urlstate.parse_x, urlstate.DEFAULT_X)
+    s_key, s_sync = urlstate.url_bound(
+        urlstate.SMOOTH, urlstate.parse_smooth, urlstate.DEFAULT_SMOOTH, urlstate.format_smooth
+    )
+    b_key, b_sync = urlstate.url_bound(urlstate.BAND, urlstate.parse_band, urlstate.DEFAULT_BAND)
+    cols = st.columns([1, 2, 1, 2], vertical_alignment="bottom")
+    cols[0].segmented_control(
+        "X axis",
+        urlstate.X_CHOICES,
+        key=x_key,
+        format_func=lambda v: {"steps": "env steps", "episodes": "episodes"}.get(v, str(v)),
+    )
+    cols[1].slider(
+        "Smoothing (EMA weight)",
+        0.0,
+        urlstate.MAX_SMOOTH,
+        step=0.01,
+        key=s_key,
+        help="TensorBoard-style debiased EMA over every episode; 0 = off. The raw curve "
+        "stays visible, faded.",
+    )
+    cols[2].segmented_control(
+        "Eval spread",
+        urlstate.BAND_CHOICES,
+        key=b_key,
+        format_func=lambda v: {"minmax": "min to max", "std": "± std"}.get(v, str(v)),
+    )
+    return x_sync(), s_sync(), b_sync()
+
+
+def _charts(rel: str, train: LogSnapshot, evals: LogSnapshot, summary: RunSummary | None) -> None:
+    x, smooth, band = _view_settings()
+    frame = train.frame
+    x_title = charts.X_TITLES[x]
+    tv = (rel, train.version, id(frame))
+
+    left, right = st.columns(2)
+    with left:
+        if frame.empty:
+            st.info("No training episode logged yet.", icon=":material/hourglass_empty:")
+        else:
+            reward = memo(
+                ("curve", *tv, "reward", x, smooth), lambda: curve(frame, "reward", x, smooth)
+            )
+            fig = memo(
+                ("fig", *tv, "reward", x, smooth),
+                lambda: charts.curve_figure(
+                    reward,
+                    title="Training reward",
+                    x_title=x_title,
+                    y_title="episode reward",
+                    color=charts.TRAIN_COLOR,
+                ),
+            )
+            _plot(fig, "chart.reward", f"{rel}-reward")
+    with right:
+        blocks = memo(
+            ("blocks", rel, evals.version, id(evals.frame)), lambda: eval_blocks(evals.frame)
+        )
+        best = best_block(blocks)
+        if blocks.empty:
+            has_best = summary is not None and any(c.is_best for c in summary.checkpoints)
+            st.info(
+                "No eval yet (eval_episodes.jsonl is empty or absent)."
+                + (" best.mpk exists, but no eval block explains it." if has_best else ""),
+                icon=":material/hourglass_empty:",
+            )
+        else:
+            train_steps = (
+                memo(
+                    ("curve", *tv, "reward", "steps", max(smooth, 0.9)),
+                    lambda: curve(frame, "reward", "steps", max(smooth, 0.9)),
+                )
+                if not frame.empty
+                else None
+            )
+            fig = memo(
+                ("fig.eval", rel, evals.version, band, *tv, smooth),
+                lambda: charts.eval_figure(
+                    thin_blocks(blocks),
+                    best=best,
+                    band=band,
+                    total_blocks=len(blocks),
+                    train=train_steps,
+                ),
+            )
+            _plot(fig, "chart.eval", f"{rel}-eval")
+            if best is not None:
+                st.caption(
+                    f"★ best.mpk: eval block at step {best.step:,}, mean {best.mean:.4g} "
+                    f"(n={best.n}) — the first block with the highest mean."
+                )
+
+    if frame.empty:
+        return
+    st.subheader("Training statistics", anchor=False)
+    extras = charts.order_extras([f"extras.{k}" for k in train.extras_keys])
+    panels: list[tuple[str, str, str]] = [
+        (key, charts.pretty_key(key), charts.extras_color(i)) for i, key in enumerate(extras)
+    ]
+    panels.append(("length", "episode length", charts.LENGTH_COLOR))
+    panels.append(("status", "Episode endings", ""))
+    per_row = 3
+    for start in range(0, len(panels), per_row):
+        row = panels[start : start + per_row]
+        for col, (column, title, color) in zip(st.columns(per_row)[: len(row)], row, strict=True):
+            with col:
+                _panel(rel, frame, tv, column, title, color, x, smooth, x_title)
+
+
+def _panel(
+    rel: str,
+    frame: pd.DataFrame,
+    tv: tuple[object, ...],
+    column: str,
+    title: str,
+    color: str,
+    x: str,
+    smooth: float,
+    x_title: str,
+) -> None:
+    """One small chart of the statistics grid: an extras key, episode length or endings."""
+    height = charts.SMALL_CHART_HEIGHT + 20
+    if column == "status":
+        fig = memo(
+            ("fig", *tv, "status"),
+            lambda: charts.status_figure(status_counts(frame), height=height),
+        )
+    else:
+        data = memo(("curve", *tv, column, x, smooth), lambda: curve(frame, column, x, smooth))
+        fig = memo(
+            ("fig", *tv, column, x, smooth),
+            lambda: charts.curve_figure(
+                data, title=title, x_title=x_title, y_title=title, color=color, height=height
+            ),
+        )
+    _plot(fig, f"chart.{column}", f"{rel}-{charts.pretty_key(column)}")
+
+
+def _plot(fig: Any, key: str, filename: str) -> None:
+    """Draw `fig`; its PNG export is saved as `filename` made file-safe (charts.slug)."""
+    st.plotly_chart(fig, key=key, config=charts.chart_config(filename=filename), width="stretch")
+
+
+def _details(run_dir: Path, rel: str, summary: RunSummary | None, evals: LogSnapshot) -> None:
+    st.subheader("Checkpoints", anchor=False)
+    _checkpoints(summary, evals, rel)
+    st.subheader("Config and metadata", anchor=False)
+    c_left, c_right = st.columns([3, 2])
+    with c_left:
+        _config(run_dir)
+    with c_right:
+        _metadata(summary)
+
+
+def _checkpoints(summary: RunSummary | None, evals: LogSnapshot, rel: str) -> None:
+    if summary is None or not summary.checkpoints:
+        st.caption("No checkpoints yet (checkpoints/ is empty or absent).")
+        return
+    blocks = memo(("blocks", rel, evals.version, id(evals.frame)), lambda: eval_blocks(evals.frame))
+    best = best_block(blocks)
+    now = time.time()
+    rows: list[dict[str, Any]] = []
+    # best and latest first (what people load), then the numbered ones, newest first.
+    for c in sorted(
+        summary.checkpoints,
+        key=lambda c: (not c.is_best, not c.is_latest, c.step is None, -(c.step or 0), c.name),
+    ):
+        badges = []
+        note = ""
+        if c.is_latest:
+            badges.append("latest")
+        if c.is_best:
+            badges.append("★ best")
+            note = (
+                f"eval block @ step {best.step:,}, mean {best.mean:.4g} (n={best.n})"
+                if best is not None
+                else "no eval block explains it"
+            )
+        elif best is not None and c.step == best.step:
+            note = "same step as the best eval block"
+        rows.append(
+            {
+                "file": c.name,
+                "step": "" if c.step is None else f"{c.step:,}",
+                "size": human_size(c.size),
+                "modified": f"{human_time(c.mtime)} ({human_age(now - c.mtime)})",
+                "badges": " · ".join(badges),
+                "note": note,
+            }
+        )
+    table = pd.DataFrame(rows)
+    cc = st.column_config
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        key="run.checkpoints",
+        height=min(38 + 35 * len(table), 400),
+        column_config={
+            "file": cc.TextColumn("file", width="medium"),
+            "step": cc.TextColumn("step", width="small"),
+            "size": cc.TextColumn("size", width="small"),
+            "modified": cc.TextColumn("modified", width="medium"),
+            "badges": cc.TextColumn("badges", width="small"),
+            "note": cc.TextColumn("note", width="large"),
+        },
+    )
+    total = sum(c.size for c in summary.checkpoints)
+    st.caption(
+        f"{len(summary.checkpoints)} files, {human_size(total)} · run on disk: "
+        f"{human_size(summary.disk_bytes)}"
+    )
+
+
+def _config(run_dir: Path) -> None:
+    config, problem = load_config(run_dir)
+    st.markdown("**config.json**")
+    if config is None:
+        st.caption(md_code(problem) if problem else "no config")
+        return
+    if isinstance(config, list) and len(config) == 3:
+        # The crate's examples write [algorithm_config, observation_encoder, action_mapper].
+        cols = st.columns(3)
+        labels = ("algorithm config", "observation encoder", "action mapper")
+        for col, label, part in zip(cols, labels, config, strict=True):
+            col.caption(label)
+            col.json(part, expanded=2)
+    else:
+        st.json(config, expanded=2)
+    with st.expander("Flattened keys"):
+        flat = flatten_config(config)
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "key": list(flat),
+                    "value": [
+                        json.dumps(v) if not isinstance(v, str) else v for v in flat.values()
+                    ],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+
+
+def _metadata(summary: RunSummary | None) -> None:
+    st.markdown("**metadata.json**")
+    if summary is None or summary.metadata is None:
+        st.caption(
+            md_code(summary.problem) if summary and summary.problem else "metadata unavailable"
+        )
+        return
+    m = summary.metadata
+    st.json(
+        {
+            "name": m.name,
+            "version": m.version,
+            "run_id": m.run_id,
+            "total_steps": m.total_steps,
+            "total_episodes": m.total_episodes,
+            "started_at": m.started_at,
+            "last_updated": m.last_updated,
+        }
+    )
+    if m.total_episodes == 0 and summary.train_episodes > 0:
+        st.caption(
+            "total_episodes is 0 in metadata.json (a known quirk of the crate's training "
+            f"loop); the log holds {summary.train_episodes:,} episodes."
+        )

@@ -1,0 +1,139 @@
+"""Where the runs are and how the dashboard behaves, from the command line and the environment.
+
+    streamlit run dashboard/app.py -- --root PATH [--read-only]
+
+Precedence for the runs root: `--root`, then `RUNLOG_ROOT`, then `./runs` when it exists,
+else the bundled `sample_runs/`. Read-only: `--read-only` or `RUNLOG_READ_ONLY=1`.
+Activity windows: `RUNLOG_LIVE_WINDOW` / `RUNLOG_STALL_WINDOW` (seconds).
+Nothing here touches Streamlit, so the rules are testable as plain functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dashboard.context import AppContext
+from dashboard.text import md_code
+from runlog.activity import DEFAULT_LIVE_WINDOW, DEFAULT_STALL_WINDOW
+
+ROOT_ENV = "RUNLOG_ROOT"
+READ_ONLY_ENV = "RUNLOG_READ_ONLY"
+LIVE_WINDOW_ENV = "RUNLOG_LIVE_WINDOW"
+STALL_WINDOW_ENV = "RUNLOG_STALL_WINDOW"
+
+DEFAULT_RUNS_DIR = "runs"
+BUNDLED_SAMPLES = Path(__file__).resolve().parent.parent / "sample_runs"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    """The runs root, absolute and resolved (it may not exist: see `root_problem`)."""
+    root_source: str
+    """Where the root came from, in words: "--root", "RUNLOG_ROOT", "./runs", "bundled samples"."""
+    read_only: bool
+    live_window: float
+    stall_window: float
+    warnings: tuple[str, ...] = ()
+    """Settings that could not be used as given (and the fallback chosen): markdown for the
+    page, the values as given in code spans (`md_code`)."""
+
+    def context(self) -> AppContext:
+        return AppContext(
+            root=self.root,
+            read_only=self.read_only,
+            live_window=self.live_window,
+            stall_window=self.stall_window,
+        )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dashboard/app.py", add_help=False)
+    parser.add_argument("--root", default=None)
+    parser.add_argument("--read-only", action="store_true", default=False)
+    return parser
+
+
+def parse_settings(
+    argv: Sequence[str], env: Mapping[str, str], cwd: Path | None = None
+) -> Settings:
+    """Settings from script arguments (after `--`) and the environment; never raises.
+
+    Unknown arguments are ignored (under AppTest, argv is pytest's). A bad value falls back
+    to its default and is reported in `warnings`; an unparsable read-only flag means read-only.
+    """
+    base = Path.cwd() if cwd is None else cwd
+    args, _unknown = _parser().parse_known_args(list(argv))
+    warnings: list[str] = []
+
+    if args.root:
+        root, source = Path(args.root), "--root"
+    elif env.get(ROOT_ENV, "").strip():
+        root, source = Path(env[ROOT_ENV].strip()), ROOT_ENV
+    elif (base / DEFAULT_RUNS_DIR).is_dir():
+        root, source = Path(DEFAULT_RUNS_DIR), f"./{DEFAULT_RUNS_DIR}"
+    else:
+        root, source = BUNDLED_SAMPLES, "bundled samples"
+    root = root.expanduser()
+    if not root.is_absolute():
+        root = base / root
+    root = root.resolve()
+
+    read_only = bool(args.read_only)
+    raw_flag = env.get(READ_ONLY_ENV)
+    if raw_flag is not None and not read_only:
+        flag = raw_flag.strip().lower()
+        if flag in _TRUE:
+            read_only = True
+        elif flag not in _FALSE:
+            read_only = True
+            warnings.append(
+                f"{READ_ONLY_ENV}={md_code(raw_flag)} is not a yes/no value (use 1 or 0): "
+                "running read-only to be safe."
+            )
+
+    live = _window(env, LIVE_WINDOW_ENV, DEFAULT_LIVE_WINDOW, warnings)
+    stall = _window(env, STALL_WINDOW_ENV, DEFAULT_STALL_WINDOW, warnings)
+    if stall < live:
+        warnings.append(
+            f"{STALL_WINDOW_ENV} ({stall:g} s) is shorter than {LIVE_WINDOW_ENV} ({live:g} s): "
+            f"using {live:g} s for both."
+        )
+        stall = live
+    return Settings(root, source, read_only, live, stall, tuple(warnings))
+
+
+def _window(env: Mapping[str, str], name: str, default: float, warnings: list[str]) -> float:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        warnings.append(
+            f"{name}={md_code(raw)} is not a positive number of seconds: using {default:g}."
+        )
+        return default
+    return value
+
+
+def root_problem(root: Path) -> str | None:
+    """Why `root` cannot be browsed, in words (markdown: the path in a code span), or None."""
+    where = md_code(str(root))
+    if not root.exists():
+        return f"The runs root {where} does not exist."
+    if not root.is_dir():
+        return f"The runs root {where} is not a directory."
+    if not os.access(root, os.R_OK | os.X_OK):
+        return f"The runs root {where} is not readable by this process."
+    return None

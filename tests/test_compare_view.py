@@ -1,0 +1,495 @@
+"""The compare view (dashboard/compare_view.py), headless with Streamlit's AppTest, on a copy
+of sample_runs/: cartpole and lunarlander, versions v1 and v2, three seeds each, where v2
+changes lr, batch_size and target_update_freq (cartpole) or lr, batch_size and the hidden
+sizes (lunarlander).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import compare_view as cv
+from dashboard.charts import slug
+from dashboard.compare_charts import VersionCurve, aggregate_figure, padded_range
+from dashboard.live import forget_live_catalogs
+from runlog.configs import MISSING
+from runlog.stats import AggregateCurve
+from runlog.store import clear_stores
+from runlog.watch import stop_all_watchers
+
+REPO = Path(__file__).resolve().parent.parent
+APP = REPO / "dashboard" / "app.py"
+SAMPLES = REPO / "sample_runs"
+TIMEOUT = 60  # seconds per script run; the machine is shared
+CART_V1 = (
+    "cartpole/v1/20260321_100007",
+    "cartpole/v1/20260321_100624",
+    "cartpole/v1/20260321_101241",
+)
+CART_V2 = (
+    "cartpole/v2/20260322_140231",
+    "cartpole/v2/20260322_140848",
+    "cartpole/v2/20260322_141505",
+)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of sample_runs/ plus a directory just outside it and a symlink leading there."""
+    base = tmp_path_factory.mktemp("compare")
+    runs = base / "runs"
+    shutil.copytree(SAMPLES, runs, symlinks=True)
+    (base / "secret" / "v1").mkdir(parents=True)
+    (runs / "escape").symlink_to(base / "secret", target_is_directory=True)
+    return runs
+
+
+@pytest.fixture(autouse=True)
+def _clean_process_state() -> Iterator[None]:
+    yield
+    stop_all_watchers()
+    forget_live_catalogs()
+    clear_stores()
+
+
+def open_app(root: Path, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:
+    monkeypatch.setenv("RUNLOG_ROOT", str(root))
+    monkeypatch.delenv("RUNLOG_READ_ONLY", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def markdown(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def warnings(at: AppTest) -> list[str]:
+    return [w.value for w in at.warning]
+
+
+def chart(at: AppTest, key: str, part: str = "spec") -> dict[str, Any]:
+    """The plotly figure of chart `key` (part="config": its st.plotly_chart config)."""
+    import json
+
+    for element in at.get("plotly_chart"):
+        if element.proto.id.endswith("-" + key):
+            return json.loads(getattr(element.proto, part))  # type: ignore[no-any-return]
+    raise AssertionError(f"no chart {key}")
+
+
+def table(at: AppTest, predicate: Any) -> pd.DataFrame:
+    for element in at.dataframe:
+        if predicate(element.value):
+            return element.value  # type: ignore[no-any-return]
+    raise AssertionError("no such table")
+
+
+def config_table(at: AppTest) -> pd.DataFrame:
+    return table(at, lambda frame: frame.index.name == "key")
+
+
+# ----- selection from the URL ------------------------------------------------------------------
+
+
+def test_versions_from_the_url_fill_the_picker_and_the_headline(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2")
+
+    assert at.multiselect(key="compare.pick").value == ["cartpole/v1", "cartpole/v2"]
+    text = markdown(at)
+    assert "**v2 beats v1 in 89% of seed pairs** (final eval mean); IQM " in text
+    assert "n = 3 runs each." in text
+    assert "95% intervals" in text
+    assert not warnings(at)
+
+
+def test_single_runs_are_grouped_by_version_and_one_run_draws_no_band(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(root, monkeypatch, compare=f"{CART_V1[0]},{CART_V1[1]},{CART_V2[2]}")
+
+    assert at.multiselect(key="compare.pick").value == [CART_V1[0], CART_V1[1], CART_V2[2]]
+    text = markdown(at)
+    assert "cartpole/v1** · n = 2 runs" in text
+    assert "cartpole/v2** · n = 1 run" in text
+    assert "vs 265 [180, 350], n = 1 vs 2 runs." in text  # the winner (v2) first
+    assert "cartpole/v2 (train): only 1 run has data, so no band is drawn." in captions(at)
+    names = [trace.get("name") for trace in chart(at, "compare.agg.train")["data"]]
+    assert "cartpole/v1 95% CI" in names
+    assert "cartpole/v2 (n = 1 run: no band)" in names
+    assert not any(str(n).startswith("cartpole/v2 95% CI") for n in names)
+
+
+def test_each_version_gets_a_panel_with_shared_axes(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(root, monkeypatch, compare="lunarlander/v1,lunarlander/v2")
+
+    left = chart(at, "compare.side.train.0")
+    right = chart(at, "compare.side.train.1")
+    assert left["layout"]["xaxis"]["range"] == right["layout"]["xaxis"]["range"]
+    assert left["layout"]["yaxis"]["range"] == right["layout"]["yaxis"]["range"]
+    eval_left, eval_right = chart(at, "compare.side.eval.0"), chart(at, "compare.side.eval.1")
+    assert eval_left["layout"]["yaxis"]["range"] == eval_right["layout"]["yaxis"]["range"]
+    # Three thin seed lines under each version's band and centre line.
+    run_traces = [t for t in left["data"] if t.get("opacity") == pytest.approx(0.35)]
+    assert len(run_traces) == 3
+    assert "lunarlander/v1** · n = 3 runs" in markdown(at)
+    assert "lunarlander/v2** · n = 3 runs" in markdown(at)
+    # The PNG export is named after the comparison and the chart.
+    export = chart(at, "compare.side.train.0", "config")["toImageButtonOptions"]
+    assert export["filename"] == "compare-lunarlander-v1_lunarlander-v2-lunarlander-v1-train"
+    assert export["format"] == "png"
+
+
+def test_aggregate_band_matches_the_library(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2", stat="mean")
+
+    spec = chart(at, "compare.agg.eval")
+    by_name = {t["name"]: t for t in spec["data"]}
+    center = by_name["cartpole/v2 mean (n = 3 runs)"]
+    band = by_name["cartpole/v2 95% CI"]
+    assert band["fill"] == "tonexty"
+    assert len(center["x"]) == len(band["y"]) > 0
+    assert all(
+        lo <= c <= hi
+        for lo, c, hi in zip(
+            by_name["cartpole/v2 95% CI low"]["y"], center["y"], band["y"], strict=True
+        )
+    )
+    assert (
+        "cartpole/v1: n = 3 runs, 15 steps over 10,000 to 150,000"
+        in (spec["layout"]["title"]["subtitle"]["text"])
+    )
+
+
+def test_invalid_entries_are_reported_and_the_rest_renders(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(
+        root,
+        monkeypatch,
+        compare="../secret/v1,cartpole/v1,/etc,escape/v1,cartpole/v9,cartpole,"
+        "cartpole/v2/19990101_000000,lunarlander/v2",
+    )
+
+    problems = warnings(at)
+    assert len(problems) == 6
+    joined = "\n".join(problems)
+    assert "`../secret/v1` was skipped" in joined and "'..' segment" in joined
+    # A leading "/" is kept as typed (urlstate.url_path) and refused as absolute.
+    assert "`/etc` was skipped" in joined and "it is absolute" in joined
+    assert "`escape/v1` was skipped" in joined and "outside the runs root" in joined
+    assert "`cartpole/v9` was skipped: the version does not exist" in joined
+    assert "`cartpole` was skipped: compare takes versions" in joined
+    assert "`cartpole/v2/19990101_000000` was skipped: there is no such run" in joined
+    # The valid entries still render, and only they are in the picker.
+    assert at.multiselect(key="compare.pick").value == ["cartpole/v1", "lunarlander/v2"]
+    assert "cartpole/v1** · n = 3 runs" in markdown(at)
+    assert "lunarlander/v2** · n = 3 runs" in markdown(at)
+
+
+def test_nothing_selected_explains_what_to_do(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(root, monkeypatch, compare="")
+
+    assert at.multiselect(key="compare.pick").value == []
+    assert "Pick two or more versions" in at.info[0].value
+    assert not at.get("plotly_chart")
+
+
+def test_one_version_alone_asks_for_another(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(root, monkeypatch, compare="cartpole/v2")
+
+    assert "One version selected (cartpole/v2)" in markdown(at)
+    assert "cartpole/v2** · n = 3 runs" in markdown(at)
+
+
+# ----- editing the selection and the settings rewrites the URL ---------------------------------
+
+
+def test_picker_rewrites_compare(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2")
+
+    at.multiselect(key="compare.pick").unselect("cartpole/v1").select(CART_V1[2]).run()
+
+    assert at.query_params["compare"] == f"cartpole/v2,{CART_V1[2]}"
+    text = markdown(at)
+    assert "cartpole/v2** · n = 3 runs" in text
+    assert "cartpole/v1** · n = 1 run" in text
+
+
+def test_settings_come_from_the_url_and_go_back_to_it(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(
+        root,
+        monkeypatch,
+        compare="cartpole/v1,cartpole/v2",
+        stat="mean",
+        smooth="0.9",
+        threshold="150",
+        keys="all",
+    )
+
+    assert at.slider(key="url.smooth").value == pytest.approx(0.9)
+    assert at.number_input(key="url.threshold").value == 150
+    assert at.toggle(key="url.keys").value is True
+    assert "; mean " in markdown(at)
+    runs = table(at, lambda frame: "steps_to_threshold" in frame.columns)
+    assert runs["steps_to_threshold"].notna().all()
+    assert len(config_table(at)) == 14  # every key, the equal ones too
+
+    at.number_input(key="url.threshold").set_value(None).run()
+    at.toggle(key="url.keys").set_value(False).run()
+    assert "threshold" not in at.query_params
+    assert "keys" not in at.query_params
+    assert at.query_params["stat"] == "mean"
+    assert at.query_params["smooth"] == "0.9"
+    runs = table(at, lambda frame: "steps_to_threshold" in frame.columns)
+    assert runs["steps_to_threshold"].isna().all()
+
+
+def test_nonsense_settings_fall_back_to_defaults(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(
+        root,
+        monkeypatch,
+        compare="cartpole/v1,cartpole/v2",
+        stat="median",
+        smooth="lots",
+        threshold="nan",
+    )
+
+    assert "; IQM " in markdown(at)
+    assert at.slider(key="url.smooth").value == pytest.approx(0.6)
+    assert at.number_input(key="url.threshold").value is None
+
+
+# ----- summary tables and config diff ------------------------------------------------------------
+
+
+def test_summary_tables_per_version_and_per_run(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2")
+
+    versions = table(at, lambda frame: "runs" in frame.columns)
+    assert list(versions["version"]) == ["v1", "v2"]
+    assert list(versions["runs"]) == [3, 3]
+    assert all("[" in cell for cell in versions["final eval mean"])
+    pairs = table(at, lambda frame: frame.index.name == "P(row beats column)")
+    assert pairs.loc["v2", "v1"] == "89%"
+    assert pairs.loc["v1", "v2"] == "11%"
+    runs = table(at, lambda frame: "run" in frame.columns)
+    assert list(runs["run"]) == [*CART_V1, *CART_V2]
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == [
+        "Run summary (CSV)",
+        "Version summary (CSV)",
+        "P(A beats B) (CSV)",
+        "Aggregated curves (CSV)",
+    ]
+
+
+def test_config_diff_shows_the_keys_v2_changed(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2")
+
+    diff = config_table(at)
+    assert set(diff.index) == {
+        "config.lr",
+        "config.batch_size",
+        "config.target_update_freq",
+        "config.seed",
+    }
+    v1, v2 = CART_V1[0].split("/", 1)[1], CART_V2[0].split("/", 1)[1]
+    assert diff.loc["config.lr", v1] == "0.001"
+    assert diff.loc["config.lr", v2] == "0.0005"
+    assert diff.loc["config.batch_size", v1] == "64"
+    assert diff.loc["config.batch_size", v2] == "128"
+    assert "4 of 14 keys differ (showing those)" in captions(at)
+
+
+def test_config_diff_marks_missing_keys_across_shapes(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(root, monkeypatch, compare="cartpole/v1,lunarlander/v1")
+
+    diff = config_table(at)
+    assert diff.loc["config.gamma", "cartpole/v1/20260321_100007"] == "0.99"
+    assert diff.loc["config.gamma", "lunarlander/v1/20260327_091542"] == MISSING
+    assert diff.loc["lr", "cartpole/v1/20260321_100007"] == MISSING
+    assert "encoder.size" in diff.index and "mapper.num_actions" in diff.index
+
+
+# ----- pure helpers ----------------------------------------------------------------------------
+
+
+def test_resolve_selection_dedupes_and_groups(root: Path) -> None:
+    known = [*CART_V1, *CART_V2]
+    selection = cv.resolve_selection(
+        root, ["cartpole/v1", CART_V1[0], "./cartpole/v2", CART_V2[1]], known
+    )
+    assert selection.items == ("cartpole/v1", CART_V1[0], "cartpole/v2", CART_V2[1])
+    assert [g.label for g in selection.groups] == ["cartpole/v1", "cartpole/v2"]
+    assert selection.groups[0].runs == CART_V1
+    assert selection.groups[1].runs == CART_V2
+    assert selection.problems == ()
+
+
+def _versions(rows: list[tuple[str, float, float, float, int]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "version": v,
+                "metric": "final_eval_mean",
+                "statistic": "iqm",
+                "n_runs": n,
+                "n_total": n,
+                "value": value,
+                "ci_low": low,
+                "ci_high": high,
+            }
+            for v, value, low, high, n in rows
+        ]
+    )
+
+
+def _pairs(p: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "version_a": "x/v2",
+                "version_b": "x/v1",
+                "metric": "final_eval_mean",
+                "n_a": 3,
+                "n_b": 3,
+                "p_a_beats_b": p,
+            },
+            {
+                "version_a": "x/v1",
+                "version_b": "x/v2",
+                "metric": "final_eval_mean",
+                "n_a": 3,
+                "n_b": 3,
+                "p_a_beats_b": 1 - p,
+            },
+        ]
+    )
+
+
+def test_headline_names_the_winner_first() -> None:
+    versions = _versions([("x/v1", 301.0, 250.0, 350.0, 3), ("x/v2", 412.0, 380.0, 440.0, 3)])
+    [line] = cv.headline(versions, _pairs(0.78), ["x/v1", "x/v2"], "iqm")
+    assert line == (
+        "**v2 beats v1 in 78% of seed pairs** (final eval mean); IQM 412 [380, 440] vs "
+        "301 [250, 350], n = 3 runs each. The 95% intervals do not overlap."
+    )
+    close = _versions([("x/v1", 390.0, 350.0, 420.0, 3), ("x/v2", 412.0, 380.0, 440.0, 3)])
+    [line] = cv.headline(close, _pairs(0.78), ["x/v1", "x/v2"], "iqm")
+    assert line.endswith("The 95% intervals overlap: more seeds are needed to be sure.")
+    [line] = cv.headline(versions, _pairs(0.22), ["x/v1", "x/v2"], "mean")
+    assert line.startswith(
+        "**v1 beats v2 in 78% of seed pairs** (final eval mean); "
+        "mean 301 [250, 350] vs 412 [380, 440]"
+    )
+    [line] = cv.headline(versions, _pairs(0.5), ["x/v1", "x/v2"], "iqm")
+    assert "are even" in line
+
+
+def test_headline_without_intervals_says_so() -> None:
+    nan = math.nan
+    versions = _versions([("a/v1", 10.0, nan, nan, 1), ("b/v1", 20.0, nan, nan, 1)])
+    pairs = pd.DataFrame(
+        [
+            {
+                "version_a": "b/v1",
+                "version_b": "a/v1",
+                "metric": "m",
+                "n_a": 1,
+                "n_b": 1,
+                "p_a_beats_b": 1.0,
+            }
+        ]
+    )
+    [line] = cv.headline(versions, pairs, ["a/v1", "b/v1"], "iqm")
+    assert line.startswith("**b/v1 beats a/v1 in 100% of seed pairs**")
+    assert "20 (1 run: no CI) vs 10 (1 run: no CI), n = 1 run each" in line
+    assert line.endswith("treat this as anecdotal.")
+
+
+def test_formatting_helpers() -> None:
+    assert cv.fmt(412.345) == "412"
+    assert cv.fmt(41923.4) == "41,923"
+    assert cv.fmt(0.012345) == "0.0123"
+    assert cv.fmt(math.nan) == "—"
+    assert cv.parse_threshold("1e3") == 1000.0
+    assert cv.parse_threshold("inf") is None
+    assert cv.parse_stat("mean") == "mean" and cv.parse_stat(None) == "iqm"
+    assert cv.short_labels(["a/v1", "a/v2"]) == {"a/v1": "v1", "a/v2": "v2"}
+    assert cv.short_labels(["a/v1", "b/v1"]) == {"a/v1": "a/v1", "b/v1": "b/v1"}
+    assert slug("cartpole/v1,cartpole/v2") == "cartpole-v1_cartpole-v2"
+    assert padded_range([np.array([0.0, 100.0]), None], floor_zero=True) == (0.0, 104.0)
+    assert padded_range([np.array([np.nan])]) is None
+
+
+def test_curves_frame_has_one_row_per_point() -> None:
+    x = np.array([1.0, 2.0])
+    banded = AggregateCurve(
+        x, np.array([1.0, 2.0]), np.array([0.5, 1.5]), np.array([1.5, 2.5]), 3, "iqm"
+    )
+    lone = AggregateCurve(x, np.array([3.0, 4.0]), None, None, 1, "iqm")
+    frame = cv.curves_frame({"a/v1": banded}, {"a/v1": lone})
+    assert list(frame.columns) == [
+        "version",
+        "curve",
+        "statistic",
+        "n_runs",
+        "env_step",
+        "center",
+        "ci_low",
+        "ci_high",
+    ]
+    assert len(frame) == 4
+    assert frame["ci_low"].isna().tolist() == [False, False, True, True]
+    fig = aggregate_figure([VersionCurve("a/v1", "#000000", lone, 2)], title="t", y_title="y")
+    assert [t.name for t in fig.data] == ["a/v1 (n = 1 of 2 runs: no band)"]
+
+
+def test_runs_without_eval_and_with_bad_lines_still_compare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = tmp_path / "runs"
+    shutil.copytree(SAMPLES / "cartpole", runs / "cartpole", symlinks=True)
+    for rel in (*CART_V1, *CART_V2):
+        (runs / rel / "eval_episodes.jsonl").unlink()
+    with open(runs / CART_V1[0] / "train_episodes.jsonl", "a", encoding="utf-8") as log:
+        log.write("{not json\n")
+
+    at = open_app(runs, monkeypatch, compare="cartpole/v1,cartpole/v2")
+
+    text = markdown(at)
+    assert "of seed pairs** (final train reward (smoothed))" in text
+    assert "No run has an eval block yet" in captions(at)
+    assert "No eval yet in any selected run." in [i.value for i in at.info]
+    notes = "\n".join(e.label for e in at.expander)
+    assert "Data notes (1)" in notes
+    assert "1 bad line in train_episodes.jsonl skipped" in text
