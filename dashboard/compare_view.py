@@ -57,7 +57,7 @@ from runlog.evals import eval_blocks
 from runlog.layout import EVAL_LOG, TRAIN_LOG, metadata_path
 from runlog.paths import resolve_inside, run_rel
 from runlog.stats import AggregateCurve, Statistic, aggregate_curves, aggregate_eval
-from runlog.store import LogSnapshot, get_store
+from runlog.store import LogSnapshot
 
 STAT = "stat"
 THRESHOLD = "threshold"
@@ -315,7 +315,7 @@ class RunData:
 
 
 def _load_runs(ctx: AppContext, groups: Sequence[VersionGroup]) -> list[RunData]:
-    store = get_store(ctx.root)
+    store = live_catalog(ctx.root, ctx.live_window, ctx.stall_window).store
     out = []
     for g_index, group in enumerate(groups):
         color = cc.version_color(g_index)
@@ -489,7 +489,7 @@ class _Follow:
 
 
 def _stamp(ctx: AppContext, runs: Sequence[str]) -> tuple[tuple[int, int], ...]:
-    store = get_store(ctx.root)
+    store = live_catalog(ctx.root, ctx.live_window, ctx.stall_window).store
     return tuple(
         (store.train(ctx.root / rel).version, store.eval(ctx.root / rel).version) for rel in runs
     )

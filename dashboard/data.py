@@ -281,3 +281,9 @@ def memo(key: Hashable, build: Callable[[], T]) -> T:
         while len(_MEMO) > _MEMO_SIZE:
             _MEMO.popitem(last=False)
     return value
+
+
+def clear_memo() -> None:
+    """Forget every memoised value (tests and benchmarks: a fresh server process)."""
+    with _MEMO_LOCK:
+        _MEMO.clear()

@@ -4,7 +4,9 @@
         |  changes_since(cursor)
         v
     LiveCatalog (here, one per root)   name/version/run_id -> RunSummary, refreshed per change
-        |  summaries(), generation
+        |  summaries(), generation;  .store: the RunStore the pages read logs from, built on
+        |  the catalog's own readers, so a run's logs are parsed once for its summary and
+        |  its charts together
         v
     each session's fragments (browser table, run headline, compare), polling every
     POLL_INTERVAL; a page that follows given runs asks `runs_changed` with its own cursor
@@ -22,6 +24,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from runlog.catalog import Catalog, RunSummary
+from runlog.store import RunStore
 from runlog.watch import RunWatcher, get_watcher
 
 POLL_INTERVAL = 0.5
@@ -54,6 +57,8 @@ class LiveCatalog:
     def __init__(self, root: Path, live_window: float, stall_window: float) -> None:
         self.root = root
         self.catalog = Catalog(root, live_window=live_window, stall_window=stall_window)
+        self.store = RunStore(root, readers=self.catalog.episode_logs)
+        """Episode logs for the pages (charts), sharing the catalog's readers: one parse."""
         self.watcher: RunWatcher = get_watcher(root)
         self._lock = threading.Lock()
         self._cursor: int | None = None

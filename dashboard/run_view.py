@@ -51,7 +51,7 @@ from runlog.errors import OutsideRootError
 from runlog.evals import EvalBlock, best_block, eval_blocks
 from runlog.layout import EVAL_LOG, TRAIN_LOG
 from runlog.paths import resolve_inside, run_rel
-from runlog.store import LogSnapshot, get_store
+from runlog.store import LogSnapshot
 
 _SEEN_KEY = "run.seen"
 _RENDERED_KEY = "run.rendered"
@@ -148,7 +148,7 @@ def _read(
     live.refresh()
     summary = live.get(rel)
     run_dir = ctx.root / rel
-    store = get_store(ctx.root)
+    store = live.store
     train = store.train(run_dir)
     evals = store.eval(run_dir)
     headline = _headline_of(rel, run_dir, summary, train, evals)

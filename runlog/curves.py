@@ -138,6 +138,47 @@ def _first_in_segments(hits: IndexArray, starts: IndexArray, ends: IndexArray) -
     return chosen[chosen < ends[found]]
 
 
+def _bucket_starts(xs: npt.NDArray[np.generic], n_buckets: int) -> IndexArray:
+    """First position of each non-empty bucket of [x[0], x[-1]] cut into `n_buckets` equal
+    widths (x non-decreasing, non-empty); equal x values share a bucket."""
+    n = len(xs)
+    lo, hi = float(xs[0]), float(xs[-1])
+    if n_buckets <= 1 or hi == lo:
+        return np.zeros(1, dtype=np.int64)
+    edges = lo + (hi - lo) * np.arange(1, n_buckets, dtype=np.float64) / n_buckets
+    # Integer x is searched as integers (the edge rounded up: x >= edge <=> x >= ceil(edge)),
+    # which spares a float copy of a million-point x per call.
+    keys = np.ceil(edges).astype(xs.dtype) if xs.dtype.kind in "iu" else edges
+    cuts = np.searchsorted(xs, keys, side="left").astype(np.int64)
+    starts = np.unique(np.concatenate([np.zeros(1, dtype=np.int64), cuts]))
+    return starts[starts < n]
+
+
+def _minmax_in_buckets(ys: FloatArray, starts: IndexArray) -> IndexArray:
+    """Positions of each bucket's first minimum and first maximum among finite `ys`, sorted
+    (`starts` from `_bucket_starts`)."""
+    n = len(ys)
+    finite = np.isfinite(ys)
+    all_finite = bool(finite.all())
+    if not all_finite and not finite.any():
+        return np.empty(0, dtype=np.int64)
+    ends = np.append(starts[1:], n).astype(np.int64)
+    counts = ends - starts
+    if all_finite:
+        y_hi = y_lo = ys
+    else:
+        y_hi = np.where(finite, ys, -np.inf)
+        y_lo = np.where(finite, ys, np.inf)
+    found: list[IndexArray] = []
+    for values, reduce in ((y_hi, np.maximum), (y_lo, np.minimum)):
+        extreme = reduce.reduceat(values, starts)
+        hit = values == np.repeat(extreme, counts)
+        if not all_finite:
+            hit &= finite  # an all-null bucket's extreme is +-inf: no hit there
+        found.append(_first_in_segments(np.flatnonzero(hit).astype(np.int64), starts, ends))
+    return np.union1d(found[0], found[1]).astype(np.int64)
+
+
 def minmax_indices(x: npt.ArrayLike, y: npt.ArrayLike, n_buckets: int) -> IndexArray:
     """Positions of each bucket's first minimum and first maximum among finite y, sorted.
 
@@ -145,31 +186,10 @@ def minmax_indices(x: npt.ArrayLike, y: npt.ArrayLike, n_buckets: int) -> IndexA
     """
     xs = np.asarray(x)
     ys = np.asarray(y, dtype=np.float64)
-    n = len(ys)
-    _check_x(xs, n)
-    finite = np.isfinite(ys)
-    if n == 0 or not finite.any():
+    _check_x(xs, len(ys))
+    if len(ys) == 0:
         return np.empty(0, dtype=np.int64)
-    x_float = xs.astype(np.float64)
-    lo, hi = x_float[0], x_float[-1]
-    if n_buckets <= 1 or hi == lo:
-        starts = np.zeros(1, dtype=np.int64)
-    else:
-        edges = lo + (hi - lo) * np.arange(1, n_buckets, dtype=np.float64) / n_buckets
-        cuts = np.searchsorted(x_float, edges, side="left").astype(np.int64)
-        starts = np.unique(np.concatenate([np.zeros(1, dtype=np.int64), cuts]))
-        starts = starts[starts < n]
-    ends = np.append(starts[1:], n).astype(np.int64)
-    seg = np.repeat(np.arange(len(starts)), ends - starts)
-    y_hi = np.where(finite, ys, -np.inf)
-    y_lo = np.where(finite, ys, np.inf)
-    seg_max = np.maximum.reduceat(y_hi, starts)
-    seg_min = np.minimum.reduceat(y_lo, starts)
-    max_hits = np.flatnonzero(finite & (y_hi == seg_max[seg])).astype(np.int64)
-    min_hits = np.flatnonzero(finite & (y_lo == seg_min[seg])).astype(np.int64)
-    return np.union1d(
-        _first_in_segments(max_hits, starts, ends), _first_in_segments(min_hits, starts, ends)
-    ).astype(np.int64)
+    return _minmax_in_buckets(ys, _bucket_starts(xs, n_buckets))
 
 
 def downsample_many(
@@ -198,8 +218,9 @@ def downsample_many(
         index = np.arange(n, dtype=np.int64)
     else:
         n_buckets = (max_points - 2) // (2 * max(1, len(columns)))
+        starts = _bucket_starts(xs, n_buckets)  # x is shared: bucket it once
         parts = [np.array([0, n - 1], dtype=np.int64)]
-        parts += [minmax_indices(xs, values, n_buckets) for values in columns.values()]
+        parts += [_minmax_in_buckets(values, starts) for values in columns.values()]
         index = np.unique(np.concatenate(parts)).astype(np.int64)
     return DownsampledMany(
         x=xs[index],

@@ -8,6 +8,10 @@ Five tabs asking for the same run at once cause one incremental read of the new 
 the first takes the log's lock and refreshes, the others wait on that lock and then find
 the file unchanged since. Every answer is a frozen `LogSnapshot` whose frame later
 refreshes never change, so the UI may hold it across reruns.
+
+A store may borrow its readers instead of creating them (`readers=`, e.g. a `Catalog`'s
+`episode_logs`): a UI that both lists runs and opens them then parses each log once, not
+once for the summary and again for the charts. `EpisodeLog` is safe to refresh from both.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import itertools
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +30,15 @@ from runlog.episodes import EpisodeLog, LogKind
 from runlog.layout import eval_log_path, train_log_path
 from runlog.paths import run_rel
 
-__all__ = ["DEFAULT_MAX_RUNS", "LogKind", "LogSnapshot", "RunStore", "clear_stores", "get_store"]
+__all__ = [
+    "DEFAULT_MAX_RUNS",
+    "LogKind",
+    "LogSnapshot",
+    "ReaderSource",
+    "RunStore",
+    "clear_stores",
+    "get_store",
+]
 
 DEFAULT_MAX_RUNS = 64
 """Runs whose logs stay cached; the least recently asked-for run is dropped beyond this."""
@@ -50,6 +63,8 @@ class LogSnapshot:
 
 # (st_dev, st_ino, st_size, st_mtime_ns): a different tuple means "read again".
 _Signature = tuple[int, int, int, int]
+ReaderSource = Callable[[Path], tuple[EpisodeLog, EpisodeLog]]
+"""run directory -> its (train, eval) readers, owned by someone else (`Catalog.episode_logs`)."""
 _MISSING: _Signature = (0, 0, -1, 0)
 
 _versions = itertools.count(1)
@@ -64,28 +79,44 @@ def _next_version() -> int:
 class _CachedLog:
     """One (run, kind) log: its reader, the stat it was refreshed at, and the last snapshot."""
 
-    def __init__(self, path: Path, kind: LogKind) -> None:
+    def __init__(self, log: EpisodeLog) -> None:
         self.lock = threading.Lock()
-        self.log = EpisodeLog(path, kind)
+        self.log = log
         self.signature: _Signature | None = None
         self.snapshot: LogSnapshot | None = None
         self.snapshot_of = -1  # the reader's version the snapshot was taken at
 
 
 class _CachedRun:
-    def __init__(self, run_dir: Path) -> None:
-        self.train = _CachedLog(train_log_path(run_dir), "train")
-        self.eval = _CachedLog(eval_log_path(run_dir), "eval")
+    def __init__(self, run_dir: Path, readers: ReaderSource | None) -> None:
+        if readers is None:
+            train = EpisodeLog(train_log_path(run_dir), "train")
+            evals = EpisodeLog(eval_log_path(run_dir), "eval")
+        else:
+            train, evals = readers(run_dir)
+        self.train = _CachedLog(train)
+        self.eval = _CachedLog(evals)
 
 
 class RunStore:
-    """Thread-safe, process-wide cache of the train and eval logs of the runs under `root`."""
+    """Thread-safe, process-wide cache of the train and eval logs of the runs under `root`.
 
-    def __init__(self, root: Path, *, max_runs: int = DEFAULT_MAX_RUNS) -> None:
+    `readers`, when given, supplies each run's readers (called once per run while it stays
+    cached) instead of the store creating its own; they may be refreshed elsewhere too.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        max_runs: int = DEFAULT_MAX_RUNS,
+        readers: ReaderSource | None = None,
+    ) -> None:
         if max_runs < 1:
             raise ValueError(f"max_runs must be >= 1, got {max_runs}")
         self.root = root
         self.max_runs = max_runs
+        self._readers = readers
         self._lock = threading.Lock()
         self._runs: OrderedDict[str, _CachedRun] = OrderedDict()  # least recently used first
         self._refreshes = 0
@@ -135,12 +166,16 @@ class RunStore:
     def _cached_run(self, key: str) -> _CachedRun:
         with self._lock:
             run = self._runs.get(key)
-            if run is None:
-                run = self._runs[key] = _CachedRun(self.root.resolve() / key)
-                while len(self._runs) > self.max_runs:
-                    self._runs.popitem(last=False)
-            else:
+            if run is not None:
                 self._runs.move_to_end(key)
+                return run
+        # Outside the lock: a borrowed source may wait on its owner (a catalog mid-scan).
+        fresh = _CachedRun(self.root.resolve() / key, self._readers)
+        with self._lock:
+            run = self._runs.setdefault(key, fresh)  # another thread may have won the race
+            self._runs.move_to_end(key)
+            while len(self._runs) > self.max_runs:
+                self._runs.popitem(last=False)
             return run
 
     def _refreshed(self, cached: _CachedLog) -> LogSnapshot:

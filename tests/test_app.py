@@ -6,6 +6,7 @@ with the crate), points the app at it through RUNLOG_ROOT and reads what the pag
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from markdown_spans import LINK_OR_IMAGE, outside_spans
 from streamlit.testing.v1 import AppTest
@@ -186,8 +188,25 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def _plain(value: Any) -> Any:
+    """`value` with plotly's typed arrays ({"dtype": "f8", "bdata": <base64>}, how numpy data
+    goes over the wire) decoded to lists, NaN as None, as plotly.js reads them."""
+    if isinstance(value, dict) and set(value) in ({"dtype", "bdata"}, {"dtype", "bdata", "shape"}):
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        if "shape" in value:
+            array = array.reshape([int(n) for n in value["shape"].split(",")])
+        if array.dtype.kind == "f":
+            return np.where(np.isfinite(array), array, None).tolist()
+        return array.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def plotly_specs(at: AppTest) -> list[dict[str, Any]]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    return [_plain(json.loads(el.proto.spec)) for el in at.get("plotly_chart")]
 
 
 # ----- the run browser --------------------------------------------------------------------

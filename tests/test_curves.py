@@ -229,3 +229,16 @@ def test_downsample_properties(case: tuple[np.ndarray, np.ndarray, int]) -> None
     if len(finite):
         assert finite.max() in kept
         assert finite.min() in kept
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(series())
+def test_integer_x_buckets_like_the_same_x_as_floats(
+    case: tuple[np.ndarray, np.ndarray, int],
+) -> None:
+    # Integer x (env steps) is bucketed without a float copy; the buckets must not move.
+    x, y, max_points = case
+    assert (
+        downsample(x, y, max_points).index.tolist()
+        == downsample(x.astype(np.float64), y, max_points).index.tolist()
+    )

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import runlog.store
+from runlog.catalog import Catalog
 from runlog.episodes import EpisodeLog
 from runlog.errors import OutsideRootError
 from runlog.layout import EVAL_LOG, TRAIN_LOG
@@ -259,3 +260,21 @@ def test_one_store_per_root(root: Path) -> None:
         clear_stores()
     assert get_store(root) is not store
     clear_stores()
+
+
+def test_a_store_on_a_catalogs_readers_parses_each_log_once(root: Path) -> None:
+    run_dir = make_run(root, episodes=3)
+    catalog = Catalog(root)
+    store = RunStore(root, readers=catalog.episode_logs)
+
+    assert catalog.scan()[0].train_episodes == 3
+    reader, _eval = catalog.episode_logs(run_dir)
+    offset = reader.offset
+    snapshot = store.train(run_dir)  # the catalog already read every byte: nothing new here
+    assert reader.offset == offset == (run_dir / TRAIN_LOG).stat().st_size
+    assert list(snapshot.frame["reward"]) == [0.0, 1.0, 2.0]
+
+    append(run_dir, episode(9.0, epsilon=0.1))
+    assert list(store.train(run_dir).frame["reward"]) == [0.0, 1.0, 2.0, 9.0]
+    summary = catalog.summary(run_dir)  # read by the store, counted by the catalog
+    assert (summary.train_episodes, summary.last_reward, summary.total_steps) == (4, 9.0, 40)

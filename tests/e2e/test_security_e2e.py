@@ -1,7 +1,7 @@
 """Untrusted input from the URL, and abuse, against a real server in a real browser.
 
 The loopback-only bind (read from /proc/net/tcp when started from another directory) is
-tested once, in test_dashboard.py::test_binds_loopback_only_from_another_directory.
+tested once, in test_dashboard_e2e.py::test_binds_loopback_only_from_another_directory.
 """
 
 from __future__ import annotations

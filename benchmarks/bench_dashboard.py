@@ -1,0 +1,215 @@
+"""Benchmark of the dashboard's run view on a 1,000,000-episode run, against the library load.
+
+    .venv/bin/python benchmarks/bench_dashboard.py
+    .venv/bin/python benchmarks/bench_dashboard.py --episodes 200000 --repeat 3
+    .venv/bin/python benchmarks/bench_dashboard.py --train-log /tmp/bench/train.jsonl
+
+Builds `<tmp>/runs/big/v1/20260101_000000/` (metadata.json, a DQN train log from
+bench_read.dqn_lines, eval blocks every 1M env steps, step checkpoints + latest + best),
+then, in this one process:
+
+  library   the library's own load (bench_read.load_curve: EpisodeLog -> frame -> EMA ->
+            downsample), median of --repeat, each on a fresh reader
+  warm-up   one AppTest script run of a tiny run's view in another root: imports Streamlit,
+            plotly and the dashboard, so the figures below are the big run's own cost
+  first     the first script run of the big run's view (nothing parsed yet)
+  cached    the same session run again, nothing changed on disk
+  smoothing the smoothing slider moved (a new EMA weight: curves and figures rebuilt)
+  append    100 episodes appended to the train log, then a script run
+
+Each AppTest figure is one wall-clock script run (`AppTest.run`), printed with its ratio to
+the library load. `first`, `smoothing` and `append` are measured --repeat times on fresh
+stores (each repeat forgets the process-wide caches), `cached` after each `first`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_read  # noqa: E402  (after the sys.path fix)
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from dashboard import data as dashboard_data  # noqa: E402
+from dashboard.live import forget_live_catalogs  # noqa: E402
+from dashboard.urlstate import SMOOTH, widget_key  # noqa: E402
+from runlog.records import (  # noqa: E402
+    EpisodeRecord,
+    RunMetadata,
+    encode_eval_line,
+    encode_metadata,
+)
+from runlog.store import clear_stores  # noqa: E402
+from runlog.watch import stop_all_watchers  # noqa: E402
+
+APP = REPO / "dashboard" / "app.py"
+RUN = "big/v1/20260101_000000"
+EVAL_EVERY = 1_000_000
+"""Env steps between two eval blocks (5 episodes each)."""
+WATCH_SETTLE = 0.3
+"""Seconds given to the file watcher to report an append before the timed script run."""
+
+
+def build_run(root: Path, episodes: int, train_log: Path | None) -> Path:
+    run = root / RUN
+    (run / "checkpoints").mkdir(parents=True)
+    train = run / "train_episodes.jsonl"
+    if train_log is not None:
+        shutil.copyfile(train_log, train)
+    else:
+        bench_read.write_train_log(train, episodes)
+    total_steps = 0
+    with train.open("rb") as fh:
+        for line in fh:
+            start = line.find(b'"length":') + 9
+            total_steps += int(line[start : line.index(b",", start)])
+    name, version, run_id = RUN.split("/")
+    meta = RunMetadata(
+        name,
+        version,
+        run_id,
+        total_steps,
+        0,
+        "2026-01-01T00:00:00+01:00",
+        "2026-01-02T00:00:00+01:00",
+    )
+    (run / "metadata.json").write_text(encode_metadata(meta))
+    lines = []
+    for block, step in enumerate(range(EVAL_EVERY, total_steps + 1, EVAL_EVERY)):
+        for i in range(5):
+            reward = 100.0 + (block % 97) + i
+            lines.append(encode_eval_line(EpisodeRecord(reward, 500, "Truncated"), step))
+    (run / "eval_episodes.jsonl").write_text("".join(lines))
+    for step in range(EVAL_EVERY * 10, total_steps + 1, EVAL_EVERY * 10):
+        (run / "checkpoints" / f"step_{step}.mpk").write_bytes(b"\0" * 4096)
+    for name_ in ("latest.mpk", "best.mpk"):
+        (run / "checkpoints" / name_).write_bytes(b"\0" * 4096)
+    return run
+
+
+def forget_caches() -> None:
+    """A fresh server process, as far as the dashboard's caches go (imports stay)."""
+    stop_all_watchers()
+    forget_live_catalogs()
+    clear_stores()
+    dashboard_data.clear_memo()
+
+
+def app_for(root: Path, rel: str) -> AppTest:
+    os.environ["RUNLOG_ROOT"] = str(root)
+    at = AppTest.from_file(str(APP), default_timeout=600)
+    at.query_params["run"] = rel
+    return at
+
+
+def timed_run(at: AppTest, before: Callable[[], None] | None = None) -> float:
+    if before is not None:
+        before()
+    start = time.perf_counter()
+    at.run()
+    elapsed = time.perf_counter() - start
+    if at.exception:
+        raise RuntimeError(f"the script raised: {at.exception[0].message}")
+    return elapsed
+
+
+def fmt(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def show(label: str, times: list[float], library: float) -> None:
+    median = statistics.median(times)
+    spread = f" (min {fmt(min(times))}, max {fmt(max(times))}, n={len(times)})"
+    print(
+        f"  {label:<34} {fmt(median):>9}{spread if len(times) > 1 else ''}"
+        f"   {median / library:5.2f}x library load"
+    )
+
+
+def warm_up(work: Path) -> float:
+    """One script run of a tiny run's view: every import the dashboard needs, done once."""
+    root = work / "tiny"
+    run = root / "tiny/v1/20260101_000000"
+    run.mkdir(parents=True)
+    (run / "train_episodes.jsonl").write_text("".join(bench_read.dqn_lines(50)))
+    meta = RunMetadata(
+        "tiny",
+        "v1",
+        "20260101_000000",
+        1,
+        0,
+        "2026-01-01T00:00:00+01:00",
+        "2026-01-01T00:00:00+01:00",
+    )
+    (run / "metadata.json").write_text(encode_metadata(meta))
+    elapsed = timed_run(app_for(root, "tiny/v1/20260101_000000"))
+    forget_caches()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--train-log", type=Path, help="copy this train log instead of generating")
+    parser.add_argument("--dir", type=Path, help="work directory (default: a temp dir)")
+    args = parser.parse_args()
+
+    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
+    work = Path(tempfile.mkdtemp(prefix="runlog-bench-dash-", dir=args.dir))
+    try:
+        start = time.perf_counter()
+        root = work / "runs"
+        run = build_run(root, args.episodes, args.train_log)
+        train = run / "train_episodes.jsonl"
+        print(
+            f"built {RUN}: {train.stat().st_size / 1e6:.0f} MB train log "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
+
+        library = statistics.median(
+            wall for wall, _ in bench_read.timed(lambda: bench_read.load_curve(train), args.repeat)
+        )
+        print(f"\n  {'library load (bench_read)':<34} {fmt(library):>9}")
+        print(f"  {'warm-up: tiny run (imports)':<34} {fmt(warm_up(work)):>9}")
+
+        block = "".join(bench_read.dqn_lines(100, seed=7)).encode()
+        first, cached, smoothing, append = [], [], [], []
+        for i in range(args.repeat):
+            forget_caches()
+            at = app_for(root, RUN)
+            first.append(timed_run(at))
+            cached.append(timed_run(at))
+            slider = at.slider(key=widget_key(SMOOTH))
+            slider.set_value(0.8 + i / 100)  # a new weight each repeat: nothing memoised
+            smoothing.append(timed_run(at))
+
+            def grow() -> None:
+                with train.open("ab") as fh:
+                    fh.write(block)
+                time.sleep(WATCH_SETTLE)
+
+            append.append(timed_run(at, grow))
+        show("first run of the run view", first, library)
+        show("cached rerun (nothing changed)", cached, library)
+        show("rerun, smoothing moved", smoothing, library)
+        show("rerun after 100 appended episodes", append, library)
+        forget_caches()
+        print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
