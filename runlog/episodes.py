@@ -19,6 +19,8 @@ line included, is a bad line: skipped, and its 1-based number kept in `bad_lines
 go through pyarrow's vectorised JSON reader; a region that it rejects (or whose row count
 does not match its line count) is split in halves down to small pieces, and only those
 are parsed line by line, so one bad line costs a few kilobytes of slow parsing, not the file.
+A big read goes 32 MB at a time: a thread reads and parses the next 32 MB while the rows of
+the current one are taken in, so a cold load keeps both cores of a small machine busy.
 `refresh_many(logs)` does the same for many logs at once, parsing the new lines of the
 small ones with one pyarrow call (a catalog of thousands of runs).
 
@@ -29,15 +31,17 @@ read-only views of those buffers (no copy) and cached until `version` changes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeGuard
+from typing import Any, Literal, TypeAlias, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -92,6 +96,11 @@ _SINGLE = pa_json.ReadOptions(block_size=_ARROW_BLOCK, use_threads=False)
 _FloatArray = npt.NDArray[np.float64]
 _IntArray = npt.NDArray[np.int64]
 _CodeArray = npt.NDArray[np.int16]
+_ByteArray = npt.NDArray[np.uint8]
+_Bytes = bytes | _ByteArray
+"""Lines to parse: a `bytes` object, or a read buffer."""
+_Parsed: TypeAlias = pa.Table | Literal["unparsed"] | None
+"""pyarrow's parse of a region: its table, None if it rejected it, or not done yet."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,86 @@ def _count_newlines(data: memoryview) -> int:
         int(np.count_nonzero(raw[i : i + _COUNT_STRIDE] == 10))
         for i in range(0, len(raw), _COUNT_STRIDE)
     )
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One read: `data[:cut]` holds `lines` complete lines, parsed by pyarrow as `table`
+    (None: it rejected them); `full` if the read filled `data` (so more may follow)."""
+
+    data: _ByteArray
+    cut: int
+    lines: int
+    full: bool
+    table: pa.Table | None
+
+
+def _buffer(size: int) -> _ByteArray:
+    # numpy neither zero-fills nor faults a large buffer in 4 KB pages (it asks for huge
+    # pages): half the cost of a bytearray of the same size.
+    return np.empty(size, dtype=np.uint8)
+
+
+def _read_chunk(fd: int, offset: int, buf: _ByteArray, kind: str) -> _Chunk:
+    """The complete lines at `offset`, read into `buf` (or into a bigger buffer if one line
+    is longer than `buf`), counted and parsed."""
+    while True:
+        got = os.preadv(fd, [buf.data], offset)
+        cut = _find_newline(buf, 0, got, last=True) + 1
+        if cut or got < len(buf):
+            # An unfinished last line (cut short of its newline) is not data yet.
+            lines = _count_newlines(buf.data[:cut]) if cut else 0
+            table = _read_table(buf.data[:cut], kind) if cut else None
+            return _Chunk(buf, cut, lines, full=got == len(buf), table=table)
+        buf = _buffer(2 * len(buf))
+
+
+def _complete_lines(fd: int, offset: int, size: int, kind: str) -> Generator[_Chunk, None, None]:
+    """The complete lines from `offset` to the end of the file (`size` bytes when opened),
+    one buffer at a time, each buffer reused once the caller asks for the next chunk.
+
+    When there is more than one buffer to read, the next one is read, counted and parsed in
+    a thread while the caller takes in the rows of the current one. pread, numpy and pyarrow
+    release the GIL, so on a cold load the caller's single-threaded work runs beside
+    pyarrow's parse instead of leaving a core idle between parses."""
+    # One buffer per refresh (two for a big one): fresh 32 MB bytes objects per read cost
+    # more in page faults than the read itself.
+    first = _buffer(min(_READ_CHUNK, size - offset + _FINGERPRINT))
+    chunk = _read_chunk(fd, offset, first, kind)
+    if not chunk.full:
+        if chunk.cut:
+            yield chunk
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runlog-read") as pool:
+        spare = _buffer(_READ_CHUNK)
+        while chunk.full:
+            offset += chunk.cut
+            ahead = pool.submit(_read_chunk, fd, offset, spare, kind)
+            yield chunk
+            # A buffer grown for a long line is not kept (memory).
+            spare = chunk.data if len(chunk.data) <= _READ_CHUNK else _buffer(_READ_CHUNK)
+            chunk = ahead.result()
+        if chunk.cut:
+            yield chunk
+
+
+def _view(data: _Bytes) -> memoryview:
+    return data.data if isinstance(data, np.ndarray) else memoryview(data)
+
+
+def _find_newline(data: _Bytes, start: int, end: int, last: bool = False) -> int:
+    """Index of the first (`last`: the last) newline in `data[start:end]`, or -1. Looks in
+    windows growing away from the starting edge: a nearby newline costs a nearby look."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    window = 4096
+    while start < end:
+        lo, hi = (max(start, end - window), end) if last else (start, min(end, start + window))
+        hits = np.flatnonzero(raw[lo:hi] == 10)
+        if len(hits):
+            return lo + int(hits[-1] if last else hits[0])
+        start, end = (start, lo) if last else (hi, end)
+        window *= 2
+    return -1
 
 
 def _is_number(value: object) -> bool:
@@ -153,12 +242,8 @@ class _Columns:
         capacity = needed if exact or self.capacity == 0 else max(needed, 2 * self.capacity)
         n = self.n
 
-        def grown(old: npt.NDArray[Any], fill: float | None = None) -> npt.NDArray[Any]:
-            new = (
-                np.empty(capacity, dtype=old.dtype)
-                if fill is None
-                else np.full(capacity, fill, dtype=old.dtype)
-            )
+        def grown(old: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            new = np.empty(capacity, dtype=old.dtype)
             new[:n] = old[:n]
             return new
 
@@ -166,8 +251,7 @@ class _Columns:
         self.length = grown(self.length)
         self.step = grown(self.step)
         self.status = grown(self.status)
-        # Extras buffers keep NaN past `n`, so a key absent from a batch needs no write.
-        self.extras = {key: grown(buf, math.nan) for key, buf in self.extras.items()}
+        self.extras = {key: grown(buf) for key, buf in self.extras.items()}
         self.capacity = capacity
 
     def append(self, batch: _Batch) -> None:
@@ -188,10 +272,16 @@ class _Columns:
             np.cumsum(batch.length, out=self.step[n:end])
             self.step[n:end] += self.total_steps
         self.total_steps += int(batch.length.sum())
+        # Only rows below `end` are written: NaN-filling whole buffers up front would
+        # touch the reserved room of a cold load twice.
+        for key, column in self.extras.items():
+            if key not in batch.extras:
+                column[n:end] = math.nan
         for key, values in batch.extras.items():
             buf = self.extras.get(key)
             if buf is None:
-                buf = np.full(self.capacity, math.nan, dtype=np.float64)
+                buf = np.empty(self.capacity, dtype=np.float64)
+                buf[:n] = math.nan  # a key first seen now: absent from every earlier row
                 self.extras[key] = buf
             buf[n:end] = values
         self.n = end
@@ -375,33 +465,17 @@ class EpisodeLog:
         self._identity = (st.st_dev, st.st_ino)
         if st.st_size == self._offset:
             return
-        # One reusable buffer per refresh: fresh 32 MB bytes objects per read cost more in
-        # page faults than the read itself.
-        buf = bytearray(min(_READ_CHUNK, st.st_size - self._offset + _FINGERPRINT))
-        while True:
-            got = os.preadv(fd, [buf], self._offset)
-            if got == 0:
-                return
-            cut = buf.rfind(b"\n", 0, got) + 1
-            if cut == 0:
-                if got < len(buf):
-                    return  # only an unfinished last line: not data until its newline arrives
-                buf = bytearray(2 * len(buf))  # a line longer than the buffer: read more
-                continue
-            lines = _count_newlines(memoryview(buf)[:cut])
-            remaining = os.fstat(fd).st_size - self._offset - cut
-            if remaining > cut:
-                # Size the columns for the whole file now rather than doubling ten times.
-                expected = (remaining + cut) / cut * lines * 1.05
-                self._columns.reserve(self._columns.n + int(expected) + 64)
-            self._consume(buf, cut, lines)
-            self._advance(buf, cut)
-            if got < len(buf):
-                return
-            if len(buf) > _READ_CHUNK and remaining < _READ_CHUNK:
-                buf = bytearray(_READ_CHUNK)
+        with contextlib.closing(_complete_lines(fd, self._offset, st.st_size, self.kind)) as chunks:
+            for chunk in chunks:
+                remaining = os.fstat(fd).st_size - self._offset - chunk.cut
+                if remaining > chunk.cut:
+                    # Size the columns for the whole file now rather than doubling ten times.
+                    expected = (remaining + chunk.cut) / chunk.cut * chunk.lines * 1.05
+                    self._columns.reserve(self._columns.n + int(expected) + 64)
+                self._consume(chunk.data, chunk.cut, chunk.lines, chunk.table)
+                self._advance(chunk.data, chunk.cut)
 
-    def _advance(self, chunk: bytes | bytearray, cut: int) -> None:
+    def _advance(self, chunk: _Bytes, cut: int) -> None:
         """Move `offset` past `chunk[:cut]`, just parsed, and update the fingerprints."""
         if len(self._head) < _FINGERPRINT:
             # Until the file is _FINGERPRINT bytes long, `_head` is all of it.
@@ -468,20 +542,29 @@ class EpisodeLog:
 
     # ---------------------------------------------------------------- parsing
 
-    def _consume(self, chunk: bytes | bytearray, end: int, lines: int) -> None:
-        """Parse `chunk[:end]`, `lines` complete lines, and append its rows."""
-        for batch in self._parse_region(chunk, 0, end, lines, self._lines):
+    def _consume(self, chunk: _Bytes, end: int, lines: int, table: _Parsed = "unparsed") -> None:
+        """Parse `chunk[:end]`, `lines` complete lines (pyarrow's `table` of them if already
+        parsed), and append its rows."""
+        for batch in self._parse_region(chunk, 0, end, lines, self._lines, table):
             self._columns.append(batch)
             self._added += batch.rows
         self._lines += lines
 
     def _parse_region(
-        self, chunk: bytes | bytearray, start: int, end: int, lines: int, first_line: int
+        self,
+        chunk: _Bytes,
+        start: int,
+        end: int,
+        lines: int,
+        first_line: int,
+        table: _Parsed = "unparsed",
     ) -> Iterator[_Batch]:
         if lines == 0:
             return
-        region = memoryview(chunk)[start:end]
-        batch = self._parse_arrow(region, lines)
+        region = _view(chunk)[start:end]
+        if isinstance(table, str):  # "unparsed"
+            table = _read_table(region, self.kind)
+        batch = self._parse_arrow(table, lines)
         if batch is not None:
             yield batch
             return
@@ -489,16 +572,17 @@ class EpisodeLog:
             yield self._parse_lines(region, first_line)
             return
         # Split at a newline near the middle and retry each half.
-        split = chunk.rfind(b"\n", start, start + (end - start) // 2) + 1
+        middle = start + (end - start) // 2
+        split = _find_newline(chunk, start, middle, last=True) + 1
         if split <= start:
-            split = chunk.find(b"\n", start + (end - start) // 2, end) + 1
-        left = _count_newlines(memoryview(chunk)[start:split])
+            split = _find_newline(chunk, middle, end) + 1
+        left = _count_newlines(_view(chunk)[start:split])
         yield from self._parse_region(chunk, start, split, left, first_line)
         yield from self._parse_region(chunk, split, end, lines - left, first_line + left)
 
-    def _parse_arrow(self, region: memoryview, lines: int) -> _Batch | None:
-        """The region's rows via pyarrow, or None if any line in it is not a good record."""
-        table = _read_table(region, self.kind)
+    def _parse_arrow(self, table: pa.Table | None, lines: int) -> _Batch | None:
+        """The rows of a region from pyarrow's `table` of it (None: pyarrow rejected it), or
+        None if any line in it is not a good record."""
         # pyarrow skips blank lines and accepts two objects on one line; a row count
         # equal to the line count is what makes row i line i.
         if table is None or table.num_rows != lines:
@@ -610,6 +694,21 @@ def _numeric(field: pa.Field) -> bool:
     )
 
 
+_KNOWN_STATUS_SET = pa.array(KNOWN_STATUSES)
+
+
+def _encode_status(col: pa.ChunkedArray) -> tuple[list[str], npt.NDArray[np.intp]]:
+    """(names, index of each row's name); a null row gets index 0."""
+    # A lookup in the three known names is cheaper than a general dictionary encode,
+    # which is only needed when some other status turns up.
+    known = pc.index_in(col, value_set=_KNOWN_STATUS_SET)
+    if known.null_count == col.null_count:
+        indices = known if known.null_count == 0 else pc.fill_null(known, 0)
+        return list(KNOWN_STATUSES), np.asarray(indices.to_numpy(), dtype=np.intp)
+    encoded = pc.dictionary_encode(pc.fill_null(col, "").combine_chunks())
+    return encoded.dictionary.to_pylist(), np.asarray(encoded.indices.to_numpy(), dtype=np.intp)
+
+
 @dataclass(frozen=True)
 class _ParsedTable:
     """A pyarrow table's columns as numpy arrays, checked row by row to be good records
@@ -622,6 +721,7 @@ class _ParsedTable:
     status_indices: npt.NDArray[np.intp]
     extras: dict[str, _FloatArray]
     extras_valid: dict[str, npt.NDArray[np.bool_]]
+    """Which rows have a value for each extras key (filled for a `refresh_many` batch only)."""
     marker: npt.NDArray[np.bool_] | None
     """Which rows are the marker lines of a `refresh_many` batch (None: not a batch)."""
 
@@ -646,12 +746,20 @@ class _ParsedTable:
         elif _MARKER in names:
             is_marker = np.zeros(rows, dtype=bool)
 
+        def present(col: pa.ChunkedArray) -> bool:
+            """Every record row (marker rows aside) has a value in `col`."""
+            if col.null_count == 0:
+                return True
+            valid = np.asarray(col.is_valid().to_numpy(zero_copy_only=False))
+            return bool((valid | is_marker).all())
+
         def required(name: str) -> _IntArray | None:
             col = table.column(name)
-            valid = np.asarray(col.is_valid().to_numpy(zero_copy_only=False))
-            if not (valid | is_marker).all():
+            if not present(col):
                 return None  # a record without this field
-            values = np.asarray(pc.fill_null(col, 0).to_numpy(), dtype=np.int64)
+            if col.null_count:
+                col = pc.fill_null(col, 0)
+            values = np.asarray(col.to_numpy(), dtype=np.int64)
             if (values < 0).any():
                 return None
             return values
@@ -665,34 +773,34 @@ class _ParsedTable:
             if step_at_eval is None:
                 return None
         status_col = table.column("status")
-        status_valid = np.asarray(status_col.is_valid().to_numpy(zero_copy_only=False))
-        if not (status_valid | is_marker).all():
+        if not present(status_col):
             return None
-        encoded = pc.dictionary_encode(pc.fill_null(status_col, "").combine_chunks())
+        status_names, status_indices = _encode_status(status_col)
         reward = np.asarray(table.column("total_reward").to_numpy(), dtype=np.float64)
         extras: dict[str, _FloatArray] = {}
         extras_valid: dict[str, npt.NDArray[np.bool_]] = {}
         if "extras" in names:
             extras_col = table.column("extras")
             if pa.types.is_struct(extras_col.type):
-                struct = extras_col.combine_chunks()
                 # flatten() applies the struct's own nulls (`"extras": null`) to its fields.
-                for field, child in zip(extras_col.type, struct.flatten(), strict=True):
+                for field, child in zip(extras_col.type, extras_col.flatten(), strict=True):
                     if not _numeric(field):
                         return None  # a string, bool or object where a number belongs
-                    values = pc.fill_null(child.cast(pa.float64()), math.nan)
-                    extras[field.name] = np.asarray(values.to_numpy(), dtype=np.float64)
-                    extras_valid[field.name] = np.asarray(
-                        child.is_valid().to_numpy(zero_copy_only=False)
-                    )
+                    # to_numpy() turns a float column's nulls into NaN.
+                    values = child.cast(pa.float64()).to_numpy()
+                    extras[field.name] = np.asarray(values, dtype=np.float64)
+                    if markers:  # only a `refresh_many` batch asks which rows have a key
+                        extras_valid[field.name] = np.asarray(
+                            child.is_valid().to_numpy(zero_copy_only=False)
+                        )
             elif not pa.types.is_null(extras_col.type):
                 return None  # `"extras": 5`
         return _ParsedTable(
             reward=reward,
             length=length,
             step_at_eval=step_at_eval,
-            status_names=encoded.dictionary.to_pylist(),
-            status_indices=np.asarray(encoded.indices.to_numpy(), dtype=np.intp),
+            status_names=status_names,
+            status_indices=status_indices,
             extras=extras,
             extras_valid=extras_valid,
             marker=marker,

@@ -42,6 +42,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # Several tabs of one test must all keep running their timers and rendering.
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
 ]
 STARTUP_TIMEOUT = 90.0
 """Seconds to wait for /_stcore/health (the CI machine may be busy)."""
