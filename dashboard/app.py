@@ -26,11 +26,9 @@ left at their default are dropped from the URL to keep links short.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import streamlit as st
 
@@ -39,7 +37,13 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
 
-from dashboard import browser, run_view, urlstate  # noqa: E402  (after the sys.path fix)
+from dashboard import (  # noqa: E402  (after the sys.path fix)
+    browser,
+    compare_view,
+    prune_view,
+    run_view,
+    urlstate,
+)
 from dashboard.context import AppContext  # noqa: E402
 from dashboard.live import live_catalog  # noqa: E402
 from dashboard.settings import (  # noqa: E402
@@ -53,19 +57,6 @@ from dashboard.text import md_code  # noqa: E402
 
 # Less empty space above the page title; everything else is Streamlit's theme.
 _CSS = "<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>"
-
-COMPARE_MODULE = "dashboard.compare_view"
-PRUNE_MODULE = "dashboard.prune_view"
-
-
-def optional_view(module: str) -> ModuleType | None:
-    """The view module, or None while it does not exist yet (its own import errors propagate)."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
 
 
 def _sidebar(settings: Settings, ctx: AppContext, page: str) -> None:
@@ -137,15 +128,6 @@ def _wait_for_root(root: str) -> None:
         st.rerun(scope="app")
 
 
-def _optional_page(module_name: str, title: str, ctx: AppContext) -> None:
-    module = optional_view(module_name)
-    if module is None:
-        st.title(title)
-        st.info(f"{title} is coming soon.", icon=":material/construction:")
-        return
-    module.render(ctx)
-
-
 def main() -> None:
     st.set_page_config(page_title="runlog", page_icon=":material/monitoring:", layout="wide")
     st.html(_CSS)
@@ -161,9 +143,9 @@ def main() -> None:
     if route.page == "run" and route.run is not None:
         run_view.render(ctx, route.run)
     elif route.page == "compare":
-        _optional_page(COMPARE_MODULE, "Compare", ctx)
+        compare_view.render(ctx)
     elif route.page == "prune":
-        _optional_page(PRUNE_MODULE, "Prune checkpoints", ctx)
+        prune_view.render(ctx)
     else:
         browser.render(ctx)
 

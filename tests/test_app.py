@@ -473,13 +473,6 @@ def test_sidebar_navigation(root: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert "Runs" in texts(at, "title")
 
 
-def test_optional_views_are_imported_guardedly() -> None:
-    from dashboard.app import optional_view  # importing the app module draws nothing
-
-    assert optional_view("dashboard.no_such_view") is None
-    assert optional_view("dashboard.urlstate") is not None
-
-
 def test_watchers_stop_without_leaking_threads(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
