@@ -20,7 +20,13 @@ import streamlit as st
 
 from dashboard import urlstate
 from dashboard.context import AppContext
-from dashboard.data import STATE_COLORS, STATE_LABELS, filter_runs, runs_frame
+from dashboard.data import (
+    STATE_COLORS,
+    STATE_LABELS,
+    TABLE_COLUMNS,
+    filter_runs,
+    runs_frame,
+)
 from dashboard.live import POLL_INTERVAL, LiveCatalog, live_catalog
 from dashboard.text import md_code, md_name
 from runlog.activity import RunState
@@ -128,22 +134,8 @@ def _table_fragment(ctx: AppContext) -> None:
         hide_index=True,
         width="stretch",
         height=min(38 + 35 * max(len(shown), 1), 560),
-        column_order=[
-            "open",
-            "state",
-            "name",
-            "version",
-            "run_id",
-            "episodes",
-            "env steps",
-            "last reward",
-            "best reward",
-            "best eval",
-            "checkpoints",
-            "disk",
-            "last write",
-            "problem",
-        ],
+        # The path key "rel" stays hidden; the "Open" button column comes first.
+        column_order=["open", *(c for c in TABLE_COLUMNS if c != "rel")],
         column_config=_column_config(),
     )
     click = st.session_state.get(_OPEN_CLICK_KEY)

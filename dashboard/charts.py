@@ -56,7 +56,7 @@ def points_note(shown: int, total: int) -> str:
     return f"{shown:,} of {total:,} points" if shown < total else ""
 
 
-def _layout(title: str, note: str, x_title: str, y_title: str, height: int) -> dict[str, Any]:
+def curve_layout(title: str, note: str, x_title: str, y_title: str, height: int) -> dict[str, Any]:
     """The layout of a curve chart, for `go.Figure(layout=...)`: validated once there, where
     `update_layout` + `update_xaxes` + `update_yaxes` cost several times as much."""
     # Titles may hold extras keys read from the logs: shown verbatim (plot_text).
@@ -109,7 +109,7 @@ def curve_figure(
 ) -> go.Figure:
     """Raw series (faded) and, when `smoothed` names a series of `data`, its smoothed twin."""
     note = points_note(data.shown, data.total)
-    fig = go.Figure(layout=_layout(title, note, x_title, y_title, height))
+    fig = go.Figure(layout=curve_layout(title, note, x_title, y_title, height))
     has_smooth = smoothed is not None and smoothed in data.ys
     fig.add_trace(
         go.Scatter(
@@ -153,7 +153,9 @@ def eval_figure(
     training reward faintly behind for context.
     """
     note = points_note(len(blocks), total_blocks)
-    fig = go.Figure(layout=_layout("Eval reward per block", note, "env steps", "reward", height))
+    fig = go.Figure(
+        layout=curve_layout("Eval reward per block", note, "env steps", "reward", height)
+    )
     steps = _array(blocks["step"])
     if band == "std":
         upper = blocks["mean"] + blocks["std"].fillna(0.0)

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import plotly.graph_objects as go
 
-from dashboard.charts import CHART_HEIGHT
+from dashboard.charts import CHART_HEIGHT, curve_layout
 from dashboard.text import plot_text
 from runlog.stats import AggregateCurve
 
@@ -104,28 +104,36 @@ def _layout(
     x_range: tuple[float, float] | None,
     y_range: tuple[float, float] | None,
 ) -> go.Figure:
-    # Notes name versions (directory names): shown verbatim (plot_text), like every label.
-    title_spec: dict[str, Any] = {"text": plot_text(title), "x": 0.0, "xanchor": "left"}
-    if note:
-        title_spec["subtitle"] = {"text": plot_text(note)}
-    fig.update_layout(
-        title=title_spec,
-        height=height,
-        margin={"l": 10, "r": 10, "t": 72 if note else 48, "b": 10},
-        hovermode="x unified",
-        # Below the x-axis title: several versions' entries would crowd the title above.
-        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0.0},
-        uirevision="keep",
-    )
-    fig.update_xaxes(title_text=plot_text(x_title), showgrid=True)
-    fig.update_yaxes(title_text=plot_text(y_title), showgrid=True)
+    # The run view's curve layout, with room for a subtitle naming several versions and the
+    # legend below the x-axis title (several versions' entries would crowd the title above).
+    layout = curve_layout(title, note, x_title, y_title, height)
+    layout["margin"]["t"] = 72 if note else 48
+    layout["legend"] = {"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0}
     if x_range is not None:
-        fig.update_xaxes(range=list(x_range))
-    else:
-        fig.update_xaxes(rangemode="tozero")
+        del layout["xaxis"]["rangemode"]
+        layout["xaxis"]["range"] = list(x_range)
     if y_range is not None:
-        fig.update_yaxes(range=list(y_range))
+        layout["yaxis"]["range"] = list(y_range)
+    fig.update_layout(layout)
     return fig
+
+
+def _run_trace(
+    line: RunLine, *, name: str, width: float, marker_size: int, faint: bool = False
+) -> go.Scatter:
+    """One run's curve; `faint` draws it thin, translucent and out of the legend (under a band)."""
+    return go.Scatter(
+        x=_list(line.x),
+        y=_list(line.y),
+        mode="lines+markers" if line.markers else "lines",
+        name=plot_text(name),
+        legendgroup=line.version,
+        showlegend=not faint,
+        line={"color": line.color, "width": width, "dash": line.dash},
+        marker={"size": marker_size},
+        opacity=RUN_OPACITY if faint else None,
+        hovertemplate=f"%{{y:.4~g}}<extra>{plot_text(line.run)}</extra>",
+    )
 
 
 def overlay_figure(
@@ -143,18 +151,7 @@ def overlay_figure(
     fig = go.Figure()
     for line in lines:
         run_id = line.run.rsplit("/", 1)[-1]
-        fig.add_trace(
-            go.Scatter(
-                x=_list(line.x),
-                y=_list(line.y),
-                mode="lines+markers" if line.markers else "lines",
-                name=plot_text(f"{line.version} · {run_id}"),
-                legendgroup=line.version,
-                line={"color": line.color, "width": 1.6, "dash": line.dash},
-                marker={"size": 5},
-                hovertemplate=f"%{{y:.4~g}}<extra>{plot_text(line.run)}</extra>",
-            )
-        )
+        fig.add_trace(_run_trace(line, name=f"{line.version} · {run_id}", width=1.6, marker_size=5))
     return _layout(
         fig,
         title=title,
@@ -187,20 +184,8 @@ def aggregate_figure(
     """
     fig = go.Figure()
     for line in runs:
-        fig.add_trace(
-            go.Scatter(
-                x=_list(line.x),
-                y=_list(line.y),
-                mode="lines+markers" if line.markers else "lines",
-                name=plot_text(line.run.rsplit("/", 1)[-1]),
-                legendgroup=line.version,
-                showlegend=False,
-                line={"color": line.color, "width": 1, "dash": line.dash},
-                marker={"size": 4},
-                opacity=RUN_OPACITY,
-                hovertemplate=f"%{{y:.4~g}}<extra>{plot_text(line.run)}</extra>",
-            )
-        )
+        name = line.run.rsplit("/", 1)[-1]
+        fig.add_trace(_run_trace(line, name=name, width=1, marker_size=4, faint=True))
     for item in versions:
         agg = item.curve
         if len(agg.x) == 0:

@@ -263,6 +263,16 @@ def _live_reason(run_dir: Path, live_window: float, now: float | None) -> str | 
     return f"run is live (wrote {age:.0f} s ago); tick the override to prune it anyway"
 
 
+def _require_inside(path: Path, root: Path) -> None:
+    """Raise OutsideRootError unless `path`, symlinks resolved, lies inside `root`."""
+    real_root = _real_root(root)
+    real_path = path.resolve()
+    if not real_path.is_relative_to(real_root):
+        raise OutsideRootError(
+            f"cannot prune {path}: it resolves to {real_path}, outside the runs root {real_root}"
+        )
+
+
 def plan_prune(
     run_dir: Path,
     keep: int,
@@ -286,13 +296,7 @@ def plan_prune(
     if not run_dir.is_dir():
         raise PruneError(f"cannot prune {run_dir}: not a directory")
     if root is not None:
-        real_root = _real_root(root)
-        real_run = run_dir.resolve()
-        if not real_run.is_relative_to(real_root):
-            raise OutsideRootError(
-                f"cannot prune {run_dir}: it resolves to {real_run}, outside the runs root "
-                f"{real_root}"
-            )
+        _require_inside(run_dir, root)
     with _open_checkpoints(run_dir, root) as ckpt:
         if isinstance(ckpt, str):
             return skipped(ckpt)
@@ -372,13 +376,7 @@ def plan_prune_tree(
     if not path.is_dir():
         raise PruneError(f"cannot prune {path}: not a directory")
     if root is not None:
-        real_root = _real_root(root)
-        real_path = path.resolve()
-        if not real_path.is_relative_to(real_root):
-            raise OutsideRootError(
-                f"cannot prune {path}: it resolves to {real_path}, outside the runs root "
-                f"{real_root}"
-            )
+        _require_inside(path, root)
     plans: list[PrunePlan] = []
     for run_dir in find_run_dirs(path):
         try:
