@@ -44,14 +44,14 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from dashboard import data as dashboard_data  # noqa: E402
 from dashboard.live import forget_live_catalogs  # noqa: E402
 from dashboard.urlstate import SMOOTH, widget_key  # noqa: E402
-from runlog.records import (  # noqa: E402
+from runlog.format.records import (  # noqa: E402
     EpisodeRecord,
     RunMetadata,
     encode_eval_line,
     encode_metadata,
 )
-from runlog.store import clear_stores  # noqa: E402
-from runlog.watch import stop_all_watchers  # noqa: E402
+from runlog.read.store import clear_stores  # noqa: E402
+from runlog.read.watch import stop_all_watchers  # noqa: E402
 
 APP = REPO / "dashboard" / "app.py"
 RUN = "big/v1/20260101_000000"

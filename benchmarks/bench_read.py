@@ -39,16 +39,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from runlog.catalog import Catalog
-from runlog.curves import downsample_many, ema
-from runlog.episodes import EpisodeLog
-from runlog.records import (
+from runlog.analysis.curves import downsample_many, ema
+from runlog.format.records import (
     EpisodeRecord,
     RunMetadata,
     encode_episode_line,
     encode_eval_line,
     encode_metadata,
 )
+from runlog.read.catalog import Catalog
+from runlog.read.episodes import EpisodeLog
 
 MAX_POINTS = 2000
 EMA_WEIGHT = 0.9

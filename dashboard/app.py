@@ -20,7 +20,7 @@ Every param (names in dashboard.urlstate; compare's own in dashboard.compare_vie
         scope=<rel>                 a run, version or name directory ("" or none = whole root)
 
 Page priority: view=prune, then compare, then run, else the browser. Paths are taken as
-typed and checked against the root by each view (runlog.paths.resolve_inside). Settings
+typed and checked against the root by each view (runlog.format.paths.resolve_inside). Settings
 left at their default are dropped from the URL to keep links short.
 """
 

@@ -29,8 +29,8 @@ from dashboard.data import (
 )
 from dashboard.live import POLL_INTERVAL, LiveCatalog, live_catalog
 from dashboard.text import md_code, md_name
-from runlog.activity import RunState
-from runlog.catalog import RunSummary
+from runlog.read.activity import RunState
+from runlog.read.catalog import RunSummary
 
 _GENERATION_KEY = "browser.generation"
 _OPEN_CLICK_KEY = "browser.open_click"

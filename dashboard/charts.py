@@ -19,8 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.text import plot_text
-from runlog.curves import DownsampledMany
-from runlog.evals import EvalBlock
+from runlog.analysis.curves import DownsampledMany
+from runlog.analysis.evals import EvalBlock
 
 # One colour per meaning, everywhere on the page.
 TRAIN_COLOR = "#2563EB"

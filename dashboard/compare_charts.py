@@ -5,8 +5,8 @@
                         optionally over that version's runs drawn faintly
     padded_range        one axis range for several figures, so side-by-side panels line up
 
-Data arrives already smoothed, aggregated (runlog.stats) and thinned (runlog.curves); this
-module only draws. Traces are SVG `Scatter`, like dashboard.charts.
+Data arrives already smoothed, aggregated (runlog.analysis.stats) and thinned
+(runlog.analysis.curves); this module only draws. Traces are SVG `Scatter`, like dashboard.charts.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 
 from dashboard.charts import CHART_HEIGHT, curve_layout
 from dashboard.text import plot_text
-from runlog.stats import AggregateCurve
+from runlog.analysis.stats import AggregateCurve
 
 # Tableau 10: distinguishable, colour-blind friendlier than plotly's default cycle.
 VERSION_COLORS = (
@@ -68,7 +68,7 @@ class RunLine:
 
 @dataclass(frozen=True, eq=False)
 class VersionCurve:
-    """One version's aggregate (runlog.stats.AggregateCurve) and how to draw it."""
+    """One version's aggregate (runlog.analysis.stats.AggregateCurve) and how to draw it."""
 
     version: str
     color: str

@@ -15,7 +15,7 @@
     [fragment]      polls every POLL_INTERVAL like the run view: when a compared run got
                     new data, reruns the app (at most every CHART_REFRESH s)
 
-The URL's entries are untrusted: each goes through runlog.paths.resolve_inside, and an entry
+The URL's entries are untrusted: each goes through runlog.format.paths.resolve_inside, and an entry
 that is refused or missing is reported while the rest still render; they, run names and
 problems read from disk reach markdown only through dashboard.text. Every number comes from
 runlog (stats, compare, configs); this module lays out widgets and figures only.
@@ -43,21 +43,21 @@ from dashboard.context import AppContext
 from dashboard.data import bad_lines_message, curve, memo
 from dashboard.live import CHART_REFRESH, POLL_INTERVAL, LiveCatalog, live_catalog, runs_changed
 from dashboard.text import md_code, md_name
-from runlog.activity import RunState, classify
-from runlog.compare import (
+from runlog.analysis.compare import (
     RunFrames,
     pairwise_improvement,
     run_summary,
     version_summary,
 )
-from runlog.configs import MISSING, diff_configs, differing_only, load_config
-from runlog.curves import ema
+from runlog.analysis.configs import MISSING, diff_configs, differing_only, load_config
+from runlog.analysis.curves import ema
+from runlog.analysis.evals import eval_blocks
+from runlog.analysis.stats import AggregateCurve, Statistic, aggregate_curves, aggregate_eval
 from runlog.errors import OutsideRootError
-from runlog.evals import eval_blocks
-from runlog.layout import EVAL_LOG, TRAIN_LOG, metadata_path
-from runlog.paths import resolve_inside, run_rel
-from runlog.stats import AggregateCurve, Statistic, aggregate_curves, aggregate_eval
-from runlog.store import LogSnapshot
+from runlog.format.layout import EVAL_LOG, TRAIN_LOG, metadata_path
+from runlog.format.paths import resolve_inside, run_rel
+from runlog.read.activity import RunState, classify
+from runlog.read.store import LogSnapshot
 
 STAT = "stat"
 THRESHOLD = "threshold"

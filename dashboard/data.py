@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from runlog.activity import RunState, classify
-from runlog.catalog import RunSummary
-from runlog.curves import DownsampledMany, downsample_many, ema
+from runlog.analysis.curves import DownsampledMany, downsample_many, ema
+from runlog.read.activity import RunState, classify
+from runlog.read.catalog import RunSummary
 
 MAX_POINTS = 2000
 """Points per trace at most; raw and smoothed share one set of positions (`downsample_many`)."""

@@ -1,6 +1,6 @@
 """Live state shared by every session of one server process: the watcher and the run summaries.
 
-    RunWatcher (runlog.watch, one observer per process and root)
+    RunWatcher (runlog.read.watch, one observer per process and root)
         |  changes_since(cursor)
         v
     LiveCatalog (here, one per root)   name/version/run_id -> RunSummary, refreshed per change
@@ -23,9 +23,9 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 
-from runlog.catalog import Catalog, RunSummary
-from runlog.store import RunStore
-from runlog.watch import RunWatcher, get_watcher
+from runlog.read.catalog import Catalog, RunSummary
+from runlog.read.store import RunStore
+from runlog.read.watch import RunWatcher, get_watcher
 
 POLL_INTERVAL = 0.5
 """Seconds between two polls of a session's live fragment."""
@@ -153,6 +153,6 @@ def live_catalog(root: Path, live_window: float, stall_window: float) -> LiveCat
 
 
 def forget_live_catalogs() -> None:
-    """Drop every LiveCatalog (tests; the watchers are stopped by runlog.watch)."""
+    """Drop every LiveCatalog (tests; the watchers are stopped by runlog.read.watch)."""
     with _REGISTRY_LOCK:
         _REGISTRY.clear()

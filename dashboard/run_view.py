@@ -11,7 +11,7 @@
                       exports named "<name>-<version>-<run_id>-<chart>.png"
     checkpoints, config, metadata
 
-The URL's run path is untrusted: it goes through runlog.paths.resolve_inside first, and
+The URL's run path is untrusted: it goes through runlog.format.paths.resolve_inside first, and
 nothing outside the root is read. Text from the URL or the disk reaches markdown only
 through dashboard.text (md_code, md_name).
 """
@@ -44,14 +44,14 @@ from dashboard.data import (
 )
 from dashboard.live import CHART_REFRESH, POLL_INTERVAL, LiveCatalog, live_catalog, runs_changed
 from dashboard.text import md_code, md_name
-from runlog.activity import RunState, classify, last_write
-from runlog.catalog import RunSummary
-from runlog.configs import flatten_config, load_config
+from runlog.analysis.configs import flatten_config, load_config
+from runlog.analysis.evals import EvalBlock, best_block, eval_blocks
 from runlog.errors import OutsideRootError
-from runlog.evals import EvalBlock, best_block, eval_blocks
-from runlog.layout import EVAL_LOG, TRAIN_LOG
-from runlog.paths import resolve_inside, run_rel
-from runlog.store import LogSnapshot
+from runlog.format.layout import EVAL_LOG, TRAIN_LOG
+from runlog.format.paths import resolve_inside, run_rel
+from runlog.read.activity import RunState, classify, last_write
+from runlog.read.catalog import RunSummary
+from runlog.read.store import LogSnapshot
 
 _SEEN_KEY = "run.seen"
 _RENDERED_KEY = "run.rendered"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dashboard.context import AppContext
 from dashboard.text import md_code
-from runlog.activity import DEFAULT_LIVE_WINDOW, DEFAULT_STALL_WINDOW
+from runlog.read.activity import DEFAULT_LIVE_WINDOW, DEFAULT_STALL_WINDOW
 
 ROOT_ENV = "RUNLOG_ROOT"
 READ_ONLY_ENV = "RUNLOG_READ_ONLY"

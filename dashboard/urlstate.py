@@ -66,7 +66,7 @@ def _last(value: str | list[str] | None) -> str | None:
 def url_path(raw: str) -> str:
     """A path from the URL as typed, less surrounding blanks and trailing slashes.
 
-    A leading `/` stays: `/etc` must reach `runlog.paths.resolve_inside` as the absolute
+    A leading `/` stays: `/etc` must reach `runlog.format.paths.resolve_inside` as the absolute
     path it is (and be refused as one), not turn into the root-relative `etc`. A path of
     slashes only stays as it is, so `/` is refused too instead of meaning the root.
     """

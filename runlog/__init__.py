@@ -13,9 +13,9 @@ from runlog.errors import (
     ResolveError,
     RunlogError,
 )
-from runlog.records import EpisodeRecord, RunMetadata
-from runlog.resolve import resolve_run
-from runlog.run import TrainingRun
+from runlog.format.records import EpisodeRecord, RunMetadata
+from runlog.format.resolve import resolve_run
+from runlog.format.run import TrainingRun
 
 try:
     __version__ = version("runlog")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from runlog import __version__
 from runlog.errors import ReadOnlyError, RunlogError
-from runlog.resolve import resolve_run
+from runlog.format.resolve import resolve_run
 
 if TYPE_CHECKING:
     from runlog.prune import PrunePlan

@@ -38,10 +38,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from runlog import activity
-from runlog.activity import DEFAULT_LIVE_WINDOW
 from runlog.errors import OutsideRootError, PruneError, RunlogError
-from runlog.layout import (
+from runlog.format.layout import (
     BEST_CHECKPOINT,
     CHECKPOINTS_DIR,
     LATEST_CHECKPOINT,
@@ -51,6 +49,8 @@ from runlog.layout import (
     checkpoints_dir,
     parse_checkpoint_step,
 )
+from runlog.read import activity
+from runlog.read.activity import DEFAULT_LIVE_WINDOW
 
 __all__ = [
     "DEFAULT_LIVE_WINDOW",

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from runlog.catalog import Catalog, RunSummary, is_run_dir
+from runlog.analysis.evals import EvalBlock
 from runlog.errors import RunlogError
-from runlog.evals import EvalBlock
-from runlog.resolve import resolve_run_dir
+from runlog.format.resolve import resolve_run_dir
+from runlog.read.catalog import Catalog, RunSummary, is_run_dir
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -23,8 +23,8 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.live import forget_live_catalogs
 from dashboard.text import md_code
-from runlog.store import clear_stores
-from runlog.watch import stop_all_watchers
+from runlog.read.store import clear_stores
+from runlog.read.watch import stop_all_watchers
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 TIMEOUT = 60  # seconds per script run; the CI machine is shared

@@ -1,4 +1,4 @@
-"""runlog.catalog: finding runs, summarising them, and serving them across rescans."""
+"""runlog.read.catalog: finding runs, summarising them, and serving them across rescans."""
 
 from __future__ import annotations
 
@@ -20,18 +20,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import runlog.catalog as catalog_module
-import runlog.episodes as episodes_module
-from runlog.activity import RunState
-from runlog.catalog import Catalog, CheckpointInfo, RunSummary, _best_eval, find_runs, scan_runs
+import runlog.read.catalog as catalog_module
+import runlog.read.episodes as episodes_module
+from runlog.analysis.evals import best_block, eval_blocks
 from runlog.errors import MetadataError
-from runlog.evals import best_block, eval_blocks
-from runlog.records import (
+from runlog.format.records import (
     EpisodeRecord,
     RunMetadata,
     encode_episode_line,
     encode_eval_line,
     encode_metadata,
+)
+from runlog.read.activity import RunState
+from runlog.read.catalog import (
+    Catalog,
+    CheckpointInfo,
+    RunSummary,
+    _best_eval,
+    find_runs,
+    scan_runs,
 )
 
 RUN_ID = "20260322_120000"
@@ -194,7 +201,7 @@ def test_unreadable_log_recovers_once_readable_though_unchanged(
 UNPRIVILEGED_SCAN = r"""
 import json, os, sys
 from pathlib import Path
-from runlog.catalog import Catalog, find_runs
+from runlog.read.catalog import Catalog, find_runs
 if os.geteuid() == 0:
     # Dropped after the imports: the interpreter may live where nobody cannot read.
     os.setgroups([])
@@ -544,7 +551,7 @@ def test_truncated_log_is_reread_on_rescan(tmp_path: Path) -> None:
     assert (summary.train_episodes, summary.total_steps, summary.best_reward) == (1, 4, 7.0)
 
 
-# -- best eval block: same answer as runlog.evals ---------------------------------------------
+# -- best eval block: same answer as runlog.analysis.evals -----------------------------
 
 eval_rows = st.lists(
     st.tuples(

@@ -15,7 +15,7 @@ import pytest
 
 from runlog import __version__
 from runlog.cli import main
-from runlog.run import TrainingRun
+from runlog.format.run import TrainingRun
 
 NOON = datetime(2026, 3, 22, 12, 0, 0, tzinfo=timezone(timedelta(hours=1)))
 HOUR_AGO = time.time() - 3600

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runlog.compare import (
+from runlog.analysis.compare import (
     PAIR_COLUMNS,
     RUN_COLUMNS,
     VERSION_COLUMNS,

@@ -21,10 +21,10 @@ from dashboard import compare_view as cv
 from dashboard.charts import slug
 from dashboard.compare_charts import VersionCurve, aggregate_figure, padded_range
 from dashboard.live import forget_live_catalogs
-from runlog.configs import MISSING
-from runlog.stats import AggregateCurve
-from runlog.store import clear_stores
-from runlog.watch import stop_all_watchers
+from runlog.analysis.configs import MISSING
+from runlog.analysis.stats import AggregateCurve
+from runlog.read.store import clear_stores
+from runlog.read.watch import stop_all_watchers
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "dashboard" / "app.py"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runlog.configs import (
+from runlog.analysis.configs import (
     DIFFERS,
     MISSING,
     diff_configs,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runlog.curves import (
+from runlog.analysis.curves import (
     downsample,
     downsample_many,
     ema,

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from dashboard.live import runs_changed
-from runlog.layout import METADATA_FILE, TRAIN_LOG
-from runlog.watch import get_watcher, stop_all_watchers
+from runlog.format.layout import METADATA_FILE, TRAIN_LOG
+from runlog.read.watch import get_watcher, stop_all_watchers
 
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id :RuntimeWarning")
 

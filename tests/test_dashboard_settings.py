@@ -9,7 +9,7 @@ from markdown_spans import LINK_OR_IMAGE, outside_spans
 
 from dashboard import urlstate
 from dashboard.settings import BUNDLED_SAMPLES, parse_settings, root_problem
-from runlog.activity import DEFAULT_LIVE_WINDOW, DEFAULT_STALL_WINDOW
+from runlog.read.activity import DEFAULT_LIVE_WINDOW, DEFAULT_STALL_WINDOW
 
 
 def test_root_flag_beats_env_beats_runs_dir(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import runlog.episodes as episodes_module
-from runlog.episodes import EpisodeLog
-from runlog.records import EpisodeRecord, encode_episode_line, encode_eval_line
+import runlog.read.episodes as episodes_module
+from runlog.format.records import EpisodeRecord, encode_episode_line, encode_eval_line
+from runlog.read.episodes import EpisodeLog
 
 GOOD = b'{"total_reward":23.0,"length":23,"status":"Terminated","extras":{"epsilon":0.87}}\n'
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runlog.episodes import EpisodeLog
+from runlog.read.episodes import EpisodeLog
 
 RECORDS = 10_000
 

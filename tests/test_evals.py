@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runlog.evals import BLOCK_COLUMNS, EvalBlock, best_block, eval_blocks
+from runlog.analysis.evals import BLOCK_COLUMNS, EvalBlock, best_block, eval_blocks
 
 
 def eval_frame(rows: list[tuple[int, float]]) -> pd.DataFrame:

@@ -26,19 +26,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import runlog.catalog
-import runlog.store
+import runlog.read.catalog
+import runlog.read.store
 from dashboard.context import AppContext
 from dashboard.prune_view import apply_preview, check_scope, make_preview
-from runlog.catalog import Catalog, find_runs
-from runlog.episodes import EpisodeLog
 from runlog.errors import MetadataError, OutsideRootError, ReadOnlyError, ResolveError
-from runlog.layout import parse_checkpoint_step
-from runlog.paths import resolve_inside
+from runlog.format.layout import parse_checkpoint_step
+from runlog.format.paths import resolve_inside
+from runlog.format.records import EpisodeRecord, RunMetadata, encode_episode_line, encode_metadata
+from runlog.format.run import TrainingRun
 from runlog.prune import find_run_dirs, plan_prune_tree
-from runlog.records import EpisodeRecord, RunMetadata, encode_episode_line, encode_metadata
-from runlog.run import TrainingRun
-from runlog.store import RunStore
+from runlog.read.catalog import Catalog, find_runs
+from runlog.read.episodes import EpisodeLog
+from runlog.read.store import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
 OLD = 1_000_000_000.0
@@ -114,8 +114,8 @@ def root(tmp_path: Path) -> Path:
 
 KILLED_WRITER = r"""
 import os, sys, time
-from runlog.records import EpisodeRecord
-from runlog.run import TrainingRun
+from runlog.format.records import EpisodeRecord
+from runlog.format.run import TrainingRun
 run = TrainingRun.resume(sys.argv[1])
 n = int(sys.argv[2])
 for i in range(n):
@@ -129,8 +129,8 @@ time.sleep(120)
 
 RESUMED_WRITER = r"""
 import sys
-from runlog.records import EpisodeRecord
-from runlog.run import TrainingRun
+from runlog.format.records import EpisodeRecord
+from runlog.format.run import TrainingRun
 run = TrainingRun.resume(sys.argv[1])
 for i in range(int(sys.argv[2]), int(sys.argv[3])):
     run.log_train_episode(EpisodeRecord(float(i), 10, "Terminated", {"epsilon": 0.5}))
@@ -253,7 +253,7 @@ def test_metadata_rewritten_in_place_thousands_of_times_while_the_catalog_reads(
     texts = [encode_metadata(RunMetadata(**{**base, "total_steps": s})) for s in steps]
 
     torn: list[str] = []
-    real_parse = runlog.catalog.parse_metadata
+    real_parse = runlog.read.catalog.parse_metadata
 
     def counting_parse(text: str, path: Path) -> RunMetadata:
         try:
@@ -262,7 +262,7 @@ def test_metadata_rewritten_in_place_thousands_of_times_while_the_catalog_reads(
             torn.append(text)
             raise
 
-    monkeypatch.setattr(runlog.catalog, "parse_metadata", counting_parse)
+    monkeypatch.setattr(runlog.read.catalog, "parse_metadata", counting_parse)
     catalog = Catalog(root, LIVE_WINDOW, 7200.0)
     assert catalog.scan()[0].ok
     progress, stop = tmp_path / "progress", tmp_path / "stop"
@@ -304,11 +304,11 @@ def test_metadata_rewritten_in_place_thousands_of_times_while_the_catalog_reads(
 UNPRIVILEGED_CHECK = r"""
 import json, os, sys
 from pathlib import Path
-from runlog.catalog import Catalog
+from runlog.read.catalog import Catalog
 from runlog.prune import apply_prune_plans, plan_prune_tree
-import runlog.catalog
-import runlog.store
-from runlog.store import RunStore
+import runlog.read.catalog
+import runlog.read.store
+from runlog.read.store import RunStore
 if sys.argv[2] == "drop":
     # Dropped here, after the imports: the interpreter may live where nobody cannot read.
     os.setgroups([])
@@ -474,7 +474,7 @@ class CountingLog(EpisodeLog):
 def test_five_tabs_on_a_live_run_see_updates_and_share_the_parsing(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runlog.store, "EpisodeLog", CountingLog)
+    monkeypatch.setattr(runlog.read.store, "EpisodeLog", CountingLog)
     monkeypatch.setattr(CountingLog, "parsed", 0)
     run_dir = make_run(root, episodes=0)
     (run_dir / "train_episodes.jsonl").touch()

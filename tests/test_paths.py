@@ -1,4 +1,4 @@
-"""runlog.paths: untrusted root-relative paths are resolved inside the root or refused."""
+"""runlog.format.paths: untrusted root-relative paths are resolved inside the root or refused."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from runlog.errors import OutsideRootError, RunlogError
-from runlog.paths import is_inside, resolve_inside, run_rel
+from runlog.format.paths import is_inside, resolve_inside, run_rel
 
 # Names that are safe as one path segment: no separators, NUL, or surrogates.
 _SEGMENT_CHARS = st.characters(

@@ -14,9 +14,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import runlog.prune as prune_mod
-from runlog.activity import last_write
 from runlog.errors import OutsideRootError, PruneError
-from runlog.layout import parse_checkpoint_step
+from runlog.format.layout import parse_checkpoint_step
 from runlog.prune import (
     CheckpointFile,
     PrunePlan,
@@ -26,6 +25,7 @@ from runlog.prune import (
     plan_prune,
     plan_prune_tree,
 )
+from runlog.read.activity import last_write
 
 RUN_ID = "20260322_120000"
 JUNK = [

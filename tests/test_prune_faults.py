@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from runlog.layout import parse_checkpoint_step
+from runlog.format.layout import parse_checkpoint_step
 from runlog.prune import apply_prune, plan_prune
 
 KEEP = 3

@@ -25,8 +25,8 @@ from dashboard.data import human_size
 from dashboard.live import forget_live_catalogs
 from dashboard.text import md_code
 from runlog.errors import RunlogError
-from runlog.store import clear_stores
-from runlog.watch import stop_all_watchers
+from runlog.read.store import clear_stores
+from runlog.read.watch import stop_all_watchers
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 TIMEOUT = 60

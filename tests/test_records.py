@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runlog.errors import MetadataError
-from runlog.records import (
+from runlog.format.records import (
     EpisodeRecord,
     Extras,
     RunMetadata,

@@ -7,7 +7,7 @@ import math
 import re
 from pathlib import Path
 
-from runlog.records import EpisodeRecord, RunMetadata, encode_episode_line, encode_metadata
+from runlog.format.records import EpisodeRecord, RunMetadata, encode_episode_line, encode_metadata
 from runlog.report import ls_command, show_command
 
 RUN_ID = "20260322_120000"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import runlog.run
+import runlog.format.run
 from runlog.errors import InvalidNameError, MetadataError, ResolveError, RunlogError
-from runlog.records import EpisodeRecord, encode_config
-from runlog.run import TrainingRun, append_line, atomic_write_text
+from runlog.format.records import EpisodeRecord, encode_config
+from runlog.format.run import TrainingRun, append_line, atomic_write_text
 
 PLUS_ONE = timezone(timedelta(hours=1))
 NOON = datetime(2026, 3, 22, 12, 0, 0, 123456, tzinfo=PLUS_ONE)
@@ -105,7 +105,7 @@ def test_explicit_run_id_is_used_and_also_protected(tmp_path: Path) -> None:
 def test_create_gives_up_when_every_name_is_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runlog.run, "MAX_SAME_SECOND_RUNS", 3)
+    monkeypatch.setattr(runlog.format.run, "MAX_SAME_SECOND_RUNS", 3)
     for _ in range(3):
         TrainingRun.create("c", "v1", tmp_path, clock=fixed_clock)
     with pytest.raises(RunlogError, match="all taken"):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runlog.stats import (
+from runlog.analysis.stats import (
     Interval,
     aggregate_curves,
     aggregate_eval,

@@ -11,12 +11,12 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 
-import runlog.store
-from runlog.catalog import Catalog
-from runlog.episodes import EpisodeLog
+import runlog.read.store
 from runlog.errors import OutsideRootError
-from runlog.layout import EVAL_LOG, TRAIN_LOG
-from runlog.store import LogSnapshot, RunStore, clear_stores, get_store
+from runlog.format.layout import EVAL_LOG, TRAIN_LOG
+from runlog.read.catalog import Catalog
+from runlog.read.episodes import EpisodeLog
+from runlog.read.store import LogSnapshot, RunStore, clear_stores, get_store
 
 RUN = "cartpole/v1/20260322_120000"
 
@@ -88,7 +88,7 @@ class SlowCountingLog(EpisodeLog):
 
 
 def test_five_tabs_at_once_cause_one_parse(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runlog.store, "EpisodeLog", SlowCountingLog)
+    monkeypatch.setattr(runlog.read.store, "EpisodeLog", SlowCountingLog)
     monkeypatch.setattr(SlowCountingLog, "refreshes", 0)
     monkeypatch.setattr(SlowCountingLog, "records_read", [])
     run_dir = make_run(root)

@@ -13,10 +13,10 @@ import pytest
 from watchdog.observers.api import BaseObserver
 from watchdog.utils import BaseThread
 
-from runlog.layout import METADATA_FILE, TRAIN_LOG
-from runlog.watch import RunWatcher, get_watcher, stop_all_watchers
+from runlog.format.layout import METADATA_FILE, TRAIN_LOG
+from runlog.read.watch import RunWatcher, get_watcher, stop_all_watchers
 
-# runlog.watch silences this benign watchdog race at import, but pytest resets the warning
+# runlog.read.watch silences this benign watchdog race at import, but pytest resets the warning
 # filters after collection.
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id :RuntimeWarning")
 

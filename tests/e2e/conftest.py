@@ -220,15 +220,15 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def _no_leaked_watchers() -> Iterator[None]:
     """Stop any in-process watcher a test started (servers run theirs in their own process)."""
     yield
-    from runlog.watch import stop_all_watchers
+    from runlog.read.watch import stop_all_watchers
 
     stop_all_watchers()
 
 
 def make_small_tree(root: Path) -> None:
     """Two small runs in the crate's format (a fallback while sample_runs/ is empty)."""
-    from runlog.records import EpisodeRecord
-    from runlog.run import TrainingRun
+    from runlog.format.records import EpisodeRecord
+    from runlog.format.run import TrainingRun
 
     for version, run_id, n in (("v1", "20260322_120000", 300), ("v2", "20260323_090000", 200)):
         run = TrainingRun.create("cartpole", version, root, run_id=run_id)

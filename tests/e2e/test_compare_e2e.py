@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
 
-from runlog.compare import RUN_COLUMNS
+from runlog.analysis.compare import RUN_COLUMNS
 
 COMPARE = "?compare=cartpole/v1,cartpole/v2"
 RENDER_TIMEOUT = 60_000

@@ -119,8 +119,8 @@ def test_appended_episodes_show_up_live(
 
 
 def test_a_new_run_appears_without_reload(page: Any, runs_copy: Path, start_app: Any) -> None:
-    from runlog.records import EpisodeRecord
-    from runlog.run import TrainingRun
+    from runlog.format.records import EpisodeRecord
+    from runlog.format.run import TrainingRun
 
     server = start_app(runs_copy)
     wait_for_app(page, server)

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard.data import human_size
-from runlog.layout import parse_checkpoint_step
+from runlog.format.layout import parse_checkpoint_step
 
 OLD = 1_700_000_000
 RENDER_TIMEOUT = 60_000

@@ -7,7 +7,7 @@ import time
 from enum import StrEnum
 from pathlib import Path
 
-from runlog.layout import EVAL_LOG, METADATA_FILE, TRAIN_LOG
+from runlog.format.layout import EVAL_LOG, METADATA_FILE, TRAIN_LOG
 
 DEFAULT_LIVE_WINDOW = 30.0
 """Seconds since the last write within which a run counts as live."""

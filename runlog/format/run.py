@@ -23,9 +23,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runlog import layout
 from runlog.errors import RunlogError
-from runlog.records import (
+from runlog.format import layout
+from runlog.format.records import (
     EpisodeRecord,
     RunMetadata,
     encode_config,
@@ -34,7 +34,7 @@ from runlog.records import (
     encode_metadata,
     format_rfc3339,
 )
-from runlog.resolve import read_metadata, resolve_run_dir
+from runlog.format.resolve import read_metadata, resolve_run_dir
 
 Clock = Callable[[], datetime]
 """Returns the current time; naive datetimes are taken as local time."""

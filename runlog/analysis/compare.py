@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from runlog.curves import SmoothMethod, smooth
-from runlog.evals import best_block, eval_blocks
-from runlog.stats import Statistic, estimate, normalized_auc, probability_of_improvement
-from runlog.stats import steps_to_threshold as first_step_at
+from runlog.analysis.curves import SmoothMethod, smooth
+from runlog.analysis.evals import best_block, eval_blocks
+from runlog.analysis.stats import Statistic, estimate, normalized_auc, probability_of_improvement
+from runlog.analysis.stats import steps_to_threshold as first_step_at
 
 RUN_COLUMNS = (
     "run",

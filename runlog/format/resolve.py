@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from runlog.errors import MetadataError, ResolveError
-from runlog.layout import CHECKPOINTS_DIR, METADATA_FILE, TRAIN_LOG, metadata_path
-from runlog.records import RunMetadata, parse_metadata
+from runlog.format.layout import CHECKPOINTS_DIR, METADATA_FILE, TRAIN_LOG, metadata_path
+from runlog.format.records import RunMetadata, parse_metadata
 
 _NUMBER = re.compile(r"([0-9]+)")
 

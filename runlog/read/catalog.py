@@ -30,17 +30,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from runlog.activity import (
-    DEFAULT_LIVE_WINDOW,
-    DEFAULT_STALL_WINDOW,
-    RunState,
-    classify,
-    last_write,
-)
-from runlog.episodes import EpisodeLog, refresh_many
+from runlog.analysis.evals import EvalBlock
 from runlog.errors import MetadataError
-from runlog.evals import EvalBlock
-from runlog.layout import (
+from runlog.format.layout import (
     BEST_CHECKPOINT,
     CHECKPOINTS_DIR,
     EVAL_LOG,
@@ -49,7 +41,15 @@ from runlog.layout import (
     TRAIN_LOG,
     parse_checkpoint_step,
 )
-from runlog.records import RunMetadata, parse_metadata
+from runlog.format.records import RunMetadata, parse_metadata
+from runlog.read.activity import (
+    DEFAULT_LIVE_WINDOW,
+    DEFAULT_STALL_WINDOW,
+    RunState,
+    classify,
+    last_write,
+)
+from runlog.read.episodes import EpisodeLog, refresh_many
 
 __all__ = [
     "DEFAULT_LIVE_WINDOW",
@@ -303,7 +303,7 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def _best_eval(steps: npt.NDArray[np.int64], rewards: npt.NDArray[np.float64]) -> EvalBlock | None:
-    """`runlog.evals.best_block(eval_blocks(frame))` computed with numpy alone: the catalog
+    """`runlog.analysis.evals.best_block(eval_blocks(frame))` computed with numpy alone: the catalog
     calls it for every run, where a pandas groupby per run would dominate a 10,000-run scan.
     Same rules: blocks by step; a block with a null reward never best; first highest mean.
     The statistics agree with pandas' up to float rounding in the last bits.

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from runlog.layout import CONFIG_FILE, config_path
+from runlog.format.layout import CONFIG_FILE, config_path
 
 CRATE_PREFIXES = ("config", "encoder", "mapper")
 """Prefixes of the crate's `[algorithm_config, observation_encoder, action_mapper]`."""

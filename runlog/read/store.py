@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from runlog.episodes import EpisodeLog, LogKind
-from runlog.layout import eval_log_path, train_log_path
-from runlog.paths import run_rel
+from runlog.format.layout import eval_log_path, train_log_path
+from runlog.format.paths import run_rel
+from runlog.read.episodes import EpisodeLog, LogKind
 
 __all__ = [
     "DEFAULT_MAX_RUNS",
