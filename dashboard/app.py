@@ -45,7 +45,6 @@ from dashboard import (  # noqa: E402  (after the sys.path fix)
     urlstate,
 )
 from dashboard.context import AppContext  # noqa: E402
-from dashboard.live import live_catalog  # noqa: E402
 from dashboard.settings import (  # noqa: E402
     READ_ONLY_ENV,
     ROOT_ENV,
@@ -101,12 +100,16 @@ def _sidebar(settings: Settings, ctx: AppContext, page: str) -> None:
         for warning in settings.warnings:
             st.warning(warning, icon=":material/settings:")
         if page in ("browser", "run", "compare") and root_problem(ctx.root) is None:
-            problem = live_catalog(ctx.root, ctx.live_window, ctx.stall_window).problem
-            if problem:
+            provider = ctx.provider()
+            if provider.problem:
                 st.warning(
-                    f"Live updates fall back to timed rescans: {md_code(problem)}",
+                    f"Live updates fall back to timed rescans: {md_code(provider.problem)}",
                     icon=":material/sync_problem:",
                 )
+            if provider.cache_problem:
+                st.caption(f":material/database: {md_code(provider.cache_problem)}")
+        if ctx.no_cache:
+            st.caption("Run index off (`--no-cache`): every start reads every log.")
 
 
 def _missing_root(settings: Settings, problem: str) -> None:

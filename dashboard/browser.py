@@ -1,10 +1,15 @@
 """The run browser: every run under the root in one sortable, filterable, live table.
 
     filters (name, version, text)            full reruns; their values are read in the fragment
-    [fragment, every POLL_INTERVAL]          refresh the LiveCatalog, redraw the table
+    [fragment, every POLL_INTERVAL]          refresh the provider's listing, redraw the table
+        progress bar while a cold root is being indexed ("indexed 37 of 200 runs · ...")
         table (multi-row selection, "open" button per row)
         actions: open the selected run, compare the selected runs
     compare versions / open a run            fallbacks that need no table clicks
+
+On a root nothing has indexed yet the table appears at once with what is cheap (name, state,
+metadata, checkpoints, disk size); the columns read from the logs fill in as the provider's
+background indexing reaches each run.
 
 A new or vanished run changes the filter options too, so it reruns the whole app
 (fragment arguments and everything outside the fragment are frozen until then).
@@ -19,7 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import urlstate
-from dashboard.context import AppContext
+from dashboard.context import POLL_INTERVAL, AppContext
 from dashboard.data import (
     STATE_COLORS,
     STATE_LABELS,
@@ -27,25 +32,21 @@ from dashboard.data import (
     filter_runs,
     runs_frame,
 )
-from dashboard.live import POLL_INTERVAL, LiveCatalog, live_catalog
 from dashboard.text import md_code, md_name
+from runlog.provider import RunProvider
 from runlog.read.activity import RunState
 from runlog.read.catalog import RunSummary
 
-_GENERATION_KEY = "browser.generation"
+_LISTING_KEY = "browser.listing"
 _OPEN_CLICK_KEY = "browser.open_click"
 OPEN_LABEL = "Open"
 
 
-def _live(ctx: AppContext) -> LiveCatalog:
-    return live_catalog(ctx.root, ctx.live_window, ctx.stall_window)
-
-
 def render(ctx: AppContext) -> None:
-    live = _live(ctx)
-    live.refresh()
-    st.session_state[_GENERATION_KEY] = live.generation
-    summaries = live.summaries()
+    provider = ctx.provider()
+    provider.refresh()
+    st.session_state[_LISTING_KEY] = provider.listing_revision
+    summaries = provider.runs()
 
     n_broken = sum(1 for s in summaries if not s.ok)
     st.title("Runs")
@@ -100,12 +101,13 @@ def render(ctx: AppContext) -> None:
 
 @st.fragment(run_every=POLL_INTERVAL)
 def _table_fragment(ctx: AppContext) -> None:
-    live = _live(ctx)
-    live.refresh()
-    if live.generation != st.session_state.get(_GENERATION_KEY):
+    provider = ctx.provider()
+    provider.refresh()
+    if provider.listing_revision != st.session_state.get(_LISTING_KEY):
         st.rerun(scope="app")  # runs appeared or vanished: filter options must change too
 
-    frame = runs_frame(live.summaries(), ctx.live_window, ctx.stall_window)
+    _progress(provider)
+    frame = runs_frame(provider.runs())
     shown = filter_runs(
         frame,
         st.session_state.get(urlstate.widget_key(urlstate.NAME), []),
@@ -114,7 +116,7 @@ def _table_fragment(ctx: AppContext) -> None:
     ).reset_index(drop=True)
     shown = shown.assign(open=OPEN_LABEL)
     # A new key when the rows change meaning, so a selection never points at another run.
-    identity = "|".join(shown["rel"]) + f"#{live.generation}"
+    identity = "|".join(shown["rel"]) + f"#{provider.listing_revision}"
     table_key = "runs_table:" + hashlib.sha1(identity.encode()).hexdigest()[:12]
 
     n_live = int((shown["state"] == STATE_LABELS[RunState.LIVE]).sum())
@@ -170,6 +172,18 @@ def _table_fragment(ctx: AppContext) -> None:
             ),
             icon=":material/report:",
         )
+
+
+def _progress(provider: RunProvider) -> None:
+    """While a cold root is being read: how far, in runs and bytes of logs."""
+    progress = provider.progress()
+    if progress.complete:
+        return
+    st.progress(
+        progress.fraction,
+        text=f":material/manage_search: {progress.label()} · the empty cells fill in as each "
+        "run's logs are read; open any run to read it first",
+    )
 
 
 def _column_config() -> dict[str, Any]:
@@ -240,14 +254,14 @@ def _fallbacks(summaries: list[RunSummary]) -> None:
 @st.fragment(run_every=POLL_INTERVAL * 4)
 def _empty_poller(ctx: AppContext) -> None:
     """With no runs listed, wait for the first one and then redraw the page."""
-    live = _live(ctx)
-    live.refresh()
-    if live.generation != st.session_state.get(_GENERATION_KEY):
+    provider = ctx.provider()
+    provider.refresh()
+    if provider.listing_revision != st.session_state.get(_LISTING_KEY):
         st.rerun(scope="app")
 
 
 def runs_table(ctx: AppContext) -> pd.DataFrame:
     """The unfiltered runs table as shown (for tests and other views)."""
-    live = _live(ctx)
-    live.refresh()
-    return runs_frame(live.summaries(), ctx.live_window, ctx.stall_window)
+    provider = ctx.provider()
+    provider.refresh()
+    return runs_frame(provider.runs())

@@ -28,7 +28,6 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,25 +38,23 @@ import streamlit as st
 from dashboard import compare_charts as cc
 from dashboard import urlstate
 from dashboard.charts import chart_config, slug
-from dashboard.context import AppContext
-from dashboard.data import bad_lines_message, curve, memo
-from dashboard.live import CHART_REFRESH, POLL_INTERVAL, LiveCatalog, live_catalog, runs_changed
+from dashboard.context import CHART_REFRESH, POLL_INTERVAL, AppContext
+from dashboard.data import MAX_POINTS, bad_lines_message, memo
 from dashboard.text import md_code, md_name
 from runlog.analysis.compare import (
-    RunFrames,
+    RunInputs,
     pairwise_improvement,
     run_summary,
     version_summary,
 )
-from runlog.analysis.configs import MISSING, diff_configs, differing_only, load_config
-from runlog.analysis.curves import ema
-from runlog.analysis.evals import eval_blocks
+from runlog.analysis.configs import MISSING, diff_configs, differing_only
 from runlog.analysis.stats import AggregateCurve, Statistic, aggregate_curves, aggregate_eval
 from runlog.errors import OutsideRootError
 from runlog.format.layout import EVAL_LOG, TRAIN_LOG, metadata_path
-from runlog.format.paths import resolve_inside, run_rel
-from runlog.read.activity import RunState, classify
-from runlog.read.store import LogSnapshot
+from runlog.format.paths import resolve_inside
+from runlog.format.rundirs import RUN_DEPTH, VERSION_DEPTH, depth_of, run_rel
+from runlog.provider import LogView, RunProvider
+from runlog.read.activity import RunState
 
 STAT = "stat"
 THRESHOLD = "threshold"
@@ -87,8 +84,6 @@ METRIC_NAMES = {
 _FOLLOW_KEY = "compare.follow"
 _PICK_KEY = "compare.pick"
 _PICK_SEEN = "compare.pick.url"
-_VERSION_DEPTH = 2
-_RUN_DEPTH = 3
 
 
 # ----- the selection (pure: paths in, groups and problems out) -------------------------------
@@ -114,7 +109,7 @@ class Selection:
 
 def version_of(rel: str) -> str:
     """ "name/version" of a run path "name/version/run_id"."""
-    return "/".join(rel.split("/")[:_VERSION_DEPTH])
+    return "/".join(rel.split("/")[:VERSION_DEPTH])
 
 
 def resolve_selection(root: Path, items: Sequence[str], known_runs: Sequence[str]) -> Selection:
@@ -135,10 +130,10 @@ def resolve_selection(root: Path, items: Sequence[str], known_runs: Sequence[str
         except OutsideRootError as exc:
             problems.append(f"{md_code(item)} was skipped: {md_code(str(exc))}.")
             continue
-        depth = 0 if rel == "." else len(rel.split("/"))
+        depth = depth_of(rel)
         if rel in known:
             runs = [rel]
-        elif depth == _VERSION_DEPTH:
+        elif depth == VERSION_DEPTH:
             runs = sorted(r for r in known if r.startswith(rel + "/"))
             if not runs:
                 why = "has no runs" if resolved.is_dir() else "does not exist"
@@ -152,7 +147,7 @@ def resolve_selection(root: Path, items: Sequence[str], known_runs: Sequence[str
                 "the runs root (moved or deleted?)."
             )
             continue
-        elif depth == _RUN_DEPTH and resolved.is_dir() and not metadata_path(resolved).exists():
+        elif depth == RUN_DEPTH and resolved.is_dir() and not metadata_path(resolved).exists():
             problems.append(
                 f"{md_code(item)} was skipped: it has no metadata.json, so it is not a run."
             )
@@ -301,52 +296,32 @@ class RunData:
     version: str
     color: str
     dash: str
-    train: LogSnapshot
-    evals: LogSnapshot
+    train: LogView
+    evals: LogView
     blocks: pd.DataFrame
 
     @property
-    def train_key(self) -> tuple[object, ...]:
-        return (self.rel, self.train.version, id(self.train.frame))
-
-    @property
-    def eval_key(self) -> tuple[object, ...]:
-        return (self.rel, self.evals.version, id(self.evals.frame))
+    def key(self) -> tuple[object, ...]:
+        """Names everything drawn of this run: a memo key part."""
+        return (self.rel, self.train.revision, self.evals.revision)
 
 
-def _load_runs(ctx: AppContext, groups: Sequence[VersionGroup]) -> list[RunData]:
-    store = live_catalog(ctx.root, ctx.live_window, ctx.stall_window).store
+def _load_runs(provider: RunProvider, groups: Sequence[VersionGroup]) -> list[RunData]:
     out = []
     for g_index, group in enumerate(groups):
         color = cc.version_color(g_index)
         for r_index, rel in enumerate(group.runs):
-            run_dir = ctx.root / rel
-            train = store.train(run_dir)
-            evals = store.eval(run_dir)
-            blocks = memo(
-                ("blocks", rel, evals.version, id(evals.frame)), partial(eval_blocks, evals.frame)
-            )
+            train = provider.log(rel, "train")
+            evals = provider.log(rel, "eval")
+            blocks = provider.eval_blocks(rel)
             dash = cc.RUN_DASHES[r_index % len(cc.RUN_DASHES)]
             out.append(RunData(rel, group.label, color, dash, train, evals, blocks))
     return out
 
 
-def _smoothed(run: RunData, smooth: float) -> np.ndarray[Any, Any]:
-    """The smoothed train reward over EVERY episode (the same EMA as the run view)."""
-
-    def build() -> np.ndarray[Any, Any]:
-        rewards = run.train.frame["reward"].to_numpy(dtype=np.float64)
-        return ema(rewards, smooth) if smooth > 0 else rewards
-
-    return memo(("cmp.smoothed", *run.train_key, smooth), build)
-
-
-def _train_line(run: RunData, smooth: float) -> cc.RunLine:
-    frame = run.train.frame
-    data = memo(
-        ("curve", *run.train_key, "reward", "steps", smooth),
-        lambda: curve(frame, "reward", "steps", smooth),
-    )
+def _train_line(provider: RunProvider, run: RunData, smooth: float) -> cc.RunLine:
+    """The run's train reward, smoothed over every episode and thinned (the run view's curve)."""
+    data = provider.series(run.rel, "reward", x="steps", smooth=smooth, max_points=MAX_POINTS)
     y = data.ys.get("smoothed", data.ys["raw"])
     return cc.RunLine(run.rel, run.version, run.color, data.x, y, run.dash)
 
@@ -363,15 +338,17 @@ def _eval_line(run: RunData) -> cc.RunLine:
     )
 
 
-def _train_aggregate(runs: Sequence[RunData], smooth: float, stat: Statistic) -> AggregateCurve:
-    key = ("cmp.agg.train", tuple(r.train_key for r in runs), smooth, stat)
+def _train_aggregate(
+    provider: RunProvider, runs: Sequence[RunData], smooth: float, stat: Statistic
+) -> AggregateCurve:
+    key = ("cmp.agg.train", tuple(r.key for r in runs), smooth, stat)
 
     def build() -> AggregateCurve:
-        curves = [
-            (r.train.frame["step"].to_numpy(dtype=np.float64), _smoothed(r, smooth))
-            for r in runs
-            if not r.train.frame.empty
-        ]
+        curves = []
+        for r in runs:
+            if r.train.rows:
+                steps, smoothed = provider.smoothed(r.rel, "reward", smooth)
+                curves.append((steps.astype(np.float64), smoothed))
         return aggregate_curves(
             curves, stat, GRID_POINTS, confidence=CONFIDENCE, n_boot=N_BOOT, seed=SEED
         )
@@ -380,7 +357,7 @@ def _train_aggregate(runs: Sequence[RunData], smooth: float, stat: Statistic) ->
 
 
 def _eval_aggregate(runs: Sequence[RunData], stat: Statistic) -> AggregateCurve:
-    key = ("cmp.agg.eval", tuple(r.eval_key for r in runs), stat)
+    key = ("cmp.agg.eval", tuple(r.key for r in runs), stat)
     return memo(
         key,
         lambda: aggregate_eval(
@@ -393,20 +370,22 @@ def _inputs_key(
     runs: Sequence[RunData], smooth: float, threshold: float | None
 ) -> tuple[object, ...]:
     """Names every input of the summary tables (memo keys)."""
-    return (tuple((r.version, *r.train_key, *r.eval_key) for r in runs), smooth, threshold)
+    return (tuple((r.version, *r.key) for r in runs), smooth, threshold)
 
 
-def _run_table(runs: Sequence[RunData], smooth: float, threshold: float | None) -> pd.DataFrame:
-    key = ("cmp.runs", *_inputs_key(runs, smooth, threshold))
-    return memo(
-        key,
-        lambda: run_summary(
-            [RunFrames(r.rel, r.version, r.train.frame, r.evals.frame) for r in runs],
-            threshold=threshold,
-            smoothing="ema",
-            smoothing_param=smooth,
-        ),
-    )
+def _run_table(
+    provider: RunProvider, runs: Sequence[RunData], smooth: float, threshold: float | None
+) -> pd.DataFrame:
+    """The per-run table, from the same smoothed series the curves are drawn from."""
+
+    def build() -> pd.DataFrame:
+        inputs = []
+        for r in runs:
+            steps, smoothed = provider.smoothed(r.rel, "reward", smooth)
+            inputs.append(RunInputs(r.rel, r.version, steps, smoothed, r.blocks))
+        return run_summary(inputs, threshold=threshold)
+
+    return memo(("cmp.runs", *_inputs_key(runs, smooth, threshold)), build)
 
 
 # ----- the page --------------------------------------------------------------------------------
@@ -414,10 +393,10 @@ def _run_table(runs: Sequence[RunData], smooth: float, threshold: float | None) 
 
 def render(ctx: AppContext) -> None:
     """The compare view for the URL's `compare` entries (untrusted; checked here)."""
-    live = live_catalog(ctx.root, ctx.live_window, ctx.stall_window)
-    cursor = live.watcher.cursor()  # before reading: a write during the reads is seen later
-    live.refresh()
-    known = [s.rel for s in live.summaries()]
+    provider = ctx.provider()
+    cursor = provider.cursor()  # before reading: a write during the reads is seen later
+    provider.refresh()
+    known = [s.rel for s in provider.runs()]
     route = urlstate.current_route()
     selection = resolve_selection(ctx.root, route.compare, known)
 
@@ -430,7 +409,7 @@ def render(ctx: AppContext) -> None:
     for problem in selection.problems:
         st.warning(problem, icon=":material/block:")
     if not selection.groups:
-        _follow(ctx, live, cursor, ())  # runs appearing under the root still show up
+        _follow(ctx, provider, cursor, ())  # runs appearing under the root still show up
         st.info(
             "Pick two or more versions (every run of `name/version`, aggregated over seeds) "
             "or single runs above, or tick runs in the run table and press **Compare**.",
@@ -439,10 +418,10 @@ def render(ctx: AppContext) -> None:
         return
 
     stat, smooth, threshold = _settings()
-    runs = _load_runs(ctx, selection.groups)
-    _follow(ctx, live, cursor, runs)
+    runs = _load_runs(provider, selection.groups)
+    _follow(ctx, provider, cursor, runs)
     order = [g.label for g in selection.groups]
-    table = _run_table(runs, smooth, threshold)
+    table = _run_table(provider, runs, smooth, threshold)
     inputs = _inputs_key(runs, smooth, threshold)
     file_stem = "compare-" + slug(",".join(order), limit=60)
     with top_right, st.popover("Share", icon=":material/link:", width="stretch"):
@@ -452,7 +431,9 @@ def render(ctx: AppContext) -> None:
     _headline_section(table, inputs, order, stat, selection.groups)
     _data_notes(runs)
     train_aggs = {
-        g.label: _train_aggregate([r for r in runs if r.version == g.label], smooth, stat)
+        g.label: _train_aggregate(
+            provider, [r for r in runs if r.version == g.label], smooth, stat
+        )
         for g in selection.groups
     }
     eval_aggs = {
@@ -460,10 +441,10 @@ def render(ctx: AppContext) -> None:
         for g in selection.groups
     }
     _aggregate_section(selection.groups, runs, train_aggs, eval_aggs, stat, smooth, file_stem)
-    _side_by_side(selection.groups, runs, train_aggs, eval_aggs, smooth, file_stem)
-    _overlay_section(runs, smooth, file_stem)
+    _side_by_side(provider, selection.groups, runs, train_aggs, eval_aggs, smooth, file_stem)
+    _overlay_section(provider, runs, smooth, file_stem)
     _summary_section(table, inputs, order, stat, threshold, train_aggs, eval_aggs, file_stem)
-    _config_section(ctx, runs)
+    _config_section(provider, runs)
     drawn: _Follow | None = st.session_state.get(_FOLLOW_KEY)
     if drawn is not None:  # the pause between two full draws counts from the end of this one
         st.session_state[_FOLLOW_KEY] = replace(drawn, drawn_at=time.monotonic())
@@ -480,28 +461,29 @@ class _Follow:
     cursor: int
     """The watcher's sequence this session has seen (taken before the page read the logs)."""
     stamp: tuple[tuple[int, int], ...]
-    """(train version, eval version) of each run, as drawn."""
-    generation: int
-    """The LiveCatalog's generation as drawn: it bumps when runs appear or vanish."""
+    """(train revision, eval revision) of each run, as drawn."""
+    listing: int
+    """The provider's listing revision as drawn: it bumps when runs appear or vanish."""
     drawn_at: float
     dirty: bool = False
     """A compared run changed since the page was drawn: redraw when CHART_REFRESH allows."""
 
 
-def _stamp(ctx: AppContext, runs: Sequence[str]) -> tuple[tuple[int, int], ...]:
-    store = live_catalog(ctx.root, ctx.live_window, ctx.stall_window).store
+def _stamp(provider: RunProvider, runs: Sequence[str]) -> tuple[tuple[int, int], ...]:
     return tuple(
-        (store.train(ctx.root / rel).version, store.eval(ctx.root / rel).version) for rel in runs
+        (provider.log(rel, "train").revision, provider.log(rel, "eval").revision) for rel in runs
     )
 
 
-def _follow(ctx: AppContext, live: LiveCatalog, cursor: int, runs: Sequence[RunData]) -> None:
+def _follow(
+    ctx: AppContext, provider: RunProvider, cursor: int, runs: Sequence[RunData]
+) -> None:
     """Remember what the page is drawn from, and start polling for changes to it."""
     st.session_state[_FOLLOW_KEY] = _Follow(
         runs=tuple(r.rel for r in runs),
         cursor=cursor,
-        stamp=tuple((r.train.version, r.evals.version) for r in runs),
-        generation=live.generation,
+        stamp=tuple((r.train.revision, r.evals.revision) for r in runs),
+        listing=provider.listing_revision,
         drawn_at=time.monotonic(),
     )
     _follow_fragment(ctx)
@@ -512,28 +494,29 @@ def _follow_fragment(ctx: AppContext) -> None:
     """Rerun the app when a compared run got new data (at most every CHART_REFRESH s).
 
     Like the run view's poll: a poll without a change costs one cheap check
-    (`runs_changed`, with this session's cursor); only a change of a compared run (or of
-    the set of runs) asks the store, whose stat check tells whether the logs grew.
+    (`provider.changed`, with this session's cursor); only a change of a compared run (or of
+    the set of runs) reads the logs' new lines, whose revisions tell whether they grew.
     """
     follow: _Follow | None = st.session_state.get(_FOLLOW_KEY)
     if follow is None:
         return
-    live = live_catalog(ctx.root, ctx.live_window, ctx.stall_window)
-    cursor, changed = runs_changed(live.watcher, follow.cursor, follow.runs)
+    provider = ctx.provider()
+    cursor, changed = provider.changed(follow.cursor, follow.runs)
     dirty = follow.dirty
     if changed and not dirty:
-        live.refresh()
-        dirty = live.generation != follow.generation or _stamp(ctx, follow.runs) != follow.stamp
+        provider.refresh()
+        dirty = (
+            provider.listing_revision != follow.listing
+            or _stamp(provider, follow.runs) != follow.stamp
+        )
     follow = replace(follow, cursor=cursor, dirty=dirty)
     st.session_state[_FOLLOW_KEY] = follow
     if dirty and time.monotonic() - follow.drawn_at >= CHART_REFRESH:
         st.rerun(scope="app")
-    now = time.time()
     n_live = sum(
         1
         for rel in follow.runs
-        if (s := live.get(rel)) is not None
-        and classify(s.last_write, now, ctx.live_window, ctx.stall_window) is RunState.LIVE
+        if (s := provider.run(rel)) is not None and s.state is RunState.LIVE
     )
     if n_live:
         st.caption(
@@ -675,7 +658,7 @@ def _data_notes(runs: Sequence[RunData]) -> None:
         where = md_code(run.rel)
         if run.train.problem:
             notes.append(f"{where}: {md_code(run.train.problem)}")
-        elif run.train.frame.empty:
+        elif run.train.rows == 0:
             notes.append(f"{where}: no training episode yet.")
         if run.evals.problem:
             notes.append(f"{where}: {md_code(run.evals.problem)}")
@@ -769,6 +752,7 @@ def _aggregate_section(
 
 
 def _side_by_side(
+    provider: RunProvider,
     groups: Sequence[VersionGroup],
     runs: Sequence[RunData],
     train_aggs: dict[str, AggregateCurve],
@@ -778,7 +762,7 @@ def _side_by_side(
 ) -> None:
     st.subheader("Side by side", anchor=False)
     st.caption("One column per version, same axes: each version's runs (thin) under its aggregate.")
-    train_lines = {r.rel: _train_line(r, smooth) for r in runs}
+    train_lines = {r.rel: _train_line(provider, r, smooth) for r in runs}
     eval_lines = {r.rel: _eval_line(r) for r in runs}
     # One range for every panel, so shapes compare at a glance.
     x_train = cc.padded_range([line.x for line in train_lines.values()], floor_zero=True)
@@ -835,11 +819,13 @@ def _side_by_side(
                     st.caption("No eval yet.")
 
 
-def _overlay_section(runs: Sequence[RunData], smooth: float, file_stem: str) -> None:
+def _overlay_section(
+    provider: RunProvider, runs: Sequence[RunData], smooth: float, file_stem: str
+) -> None:
     st.subheader("Every run", anchor=False)
-    lines = [_train_line(r, smooth) for r in runs]
+    lines = [_train_line(provider, r, smooth) for r in runs]
     shown = sum(len(line.x) for line in lines)
-    total = sum(len(r.train.frame) for r in runs)
+    total = sum(r.train.rows for r in runs)
     note = f"EMA {smooth:g}" if smooth > 0 else "raw (no smoothing)"
     if shown < total:
         note += f" · {shown:,} of {total:,} points"
@@ -983,7 +969,7 @@ def _cell(value: object) -> str:
     return json.dumps(value)
 
 
-def _config_section(ctx: AppContext, runs: Sequence[RunData]) -> None:
+def _config_section(provider: RunProvider, runs: Sequence[RunData]) -> None:
     st.subheader("Config diff", anchor=False)
     key, sync = urlstate.url_bound(
         CONFIG_KEYS, parse_all_keys, False, lambda on: ALL_KEYS if on else "differ"
@@ -993,7 +979,7 @@ def _config_section(ctx: AppContext, runs: Sequence[RunData]) -> None:
     configs: dict[str, object] = {}
     problems = []
     for run in runs:
-        config, problem = load_config(ctx.root / run.rel)
+        config, problem = provider.config(run.rel)
         configs[run.rel] = config
         if problem:
             problems.append(f"{md_code(run.rel)}: {md_code(problem)}")

@@ -1,9 +1,18 @@
-"""What every view of the dashboard needs to know, decided once per script run."""
+"""What every view of the dashboard needs to know, decided once per script run, and the one
+data provider every view reads runs from (runlog.provider)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from runlog.provider import RunProvider, get_provider
+from runlog.read.index import open_index
+
+POLL_INTERVAL = 0.5
+"""Seconds between two polls of a live fragment (the run table, a run's headline, compare)."""
+CHART_REFRESH = 2.0
+"""Seconds at least between two full redraws of a page following live runs (charts cost)."""
 
 
 @dataclass(frozen=True)
@@ -16,3 +25,14 @@ class AppContext:
     """Seconds since the last write within which a run counts as live."""
     stall_window: float
     """Seconds since the last write within which a silent run counts as stalled."""
+    no_cache: bool = False
+    """When true, the persistent run index is neither read nor written."""
+
+    def provider(self) -> RunProvider:
+        """The process-wide data provider of this root (shared by every session)."""
+        return get_provider(
+            self.root,
+            self.live_window,
+            self.stall_window,
+            make_index=lambda: open_index(no_cache=self.no_cache),
+        )

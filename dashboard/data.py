@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
@@ -17,12 +16,13 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from runlog.analysis.curves import DownsampledMany, downsample_many, ema
-from runlog.read.activity import RunState, classify
+from runlog.analysis.curves import downsample_many
+from runlog.read.activity import RunState
 from runlog.read.catalog import RunSummary
 
 MAX_POINTS = 2000
-"""Points per trace at most; raw and smoothed share one set of positions (`downsample_many`)."""
+"""Points per trace at most; raw and smoothed share one set of positions (the provider's
+`series`, runlog.analysis.curves)."""
 STATUSES = ("Terminated", "Truncated", "Continuing")
 
 # Plain glyphs (no emoji): they render everywhere, headless browsers included.
@@ -121,15 +121,11 @@ def human_compact(value: float | int | None) -> str:
     return human_number(value)  # unreachable
 
 
-def summary_state(summary: RunSummary, live_window: float, stall_window: float) -> RunState:
-    """The run's state as of now (a summary's own state ages as the clock moves on)."""
-    return classify(summary.last_write, time.time(), live_window, stall_window)
-
-
-def state_label(summary: RunSummary, live_window: float, stall_window: float) -> str:
+def state_label(summary: RunSummary) -> str:
+    """The state column's text: the provider ages every summary's state as it hands it out."""
     if not summary.ok and summary.metadata is None:
         return BROKEN_LABEL
-    return STATE_LABELS[summary_state(summary, live_window, stall_window)]
+    return STATE_LABELS[summary.state]
 
 
 # ----- the runs table ----------------------------------------------------------------------
@@ -139,13 +135,13 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def runs_frame(
-    summaries: Iterable[RunSummary], live_window: float, stall_window: float
-) -> pd.DataFrame:
-    """One row per run with the browser's columns (`TABLE_COLUMNS`); numbers stay numbers."""
+def runs_frame(summaries: Iterable[RunSummary]) -> pd.DataFrame:
+    """One row per run with the browser's columns (`TABLE_COLUMNS`); numbers stay numbers.
+    A run whose logs are not read yet (a first start) has no figures from them: empty cells."""
     rows: list[dict[str, Any]] = []
     for s in summaries:
         best_eval = s.best_eval
+        read = s.indexed
         n_ckpt = sum(1 for c in s.checkpoints if c.step is not None)
         badges = [
             b
@@ -157,12 +153,12 @@ def runs_frame(
         ]
         rows.append(
             {
-                "state": state_label(s, live_window, stall_window),
+                "state": state_label(s),
                 "name": s.name,
                 "version": s.version,
                 "run_id": s.run_id,
-                "episodes": int(s.train_episodes),
-                "env steps": int(s.total_steps),
+                "episodes": int(s.train_episodes) if read else None,
+                "env steps": int(s.total_steps) if read else None,
                 "last reward": _finite(s.last_reward),
                 "best reward": _finite(s.best_reward),
                 "best eval": None if best_eval is None else _finite(best_eval.mean),
@@ -180,6 +176,8 @@ def runs_frame(
     frame = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     for col in ("last reward", "best reward", "best eval"):
         frame[col] = frame[col].astype("float64")
+    for col in ("episodes", "env steps"):
+        frame[col] = frame[col].astype("Int64")
     return frame
 
 
@@ -211,32 +209,12 @@ def filter_runs(
 # ----- one run --------------------------------------------------------------------------------
 
 
-def status_counts(frame: pd.DataFrame) -> dict[str, int]:
+def status_counts(counts: Iterable[tuple[str, int]]) -> dict[str, int]:
     """Episodes per status, in the fixed order Terminated, Truncated, Continuing (+ any other)."""
-    if frame.empty or "status" not in frame.columns:
-        return {}
-    counts = {str(k): int(v) for k, v in frame["status"].value_counts(sort=False).items() if v}
-    ordered = {s: counts.pop(s) for s in STATUSES if s in counts}
-    ordered.update(sorted(counts.items()))
+    found = {str(k): int(v) for k, v in counts if v}
+    ordered = {s: found.pop(s) for s in STATUSES if s in found}
+    ordered.update(sorted(found.items()))
     return ordered
-
-
-def x_values(frame: pd.DataFrame, x: str) -> np.ndarray[Any, Any]:
-    """The x axis of a train frame: env steps (running sum of length) or episode number."""
-    column = "step" if x == "steps" else "episode"
-    return frame[column].to_numpy()
-
-
-def curve(
-    frame: pd.DataFrame, column: str, x: str, smooth: float, max_points: int = MAX_POINTS
-) -> DownsampledMany:
-    """`column` of a train frame against `x`, raw and EMA-smoothed (`smooth` = 0: raw only),
-    smoothed on every episode first, then thinned together to <= `max_points` positions."""
-    values = frame[column].to_numpy(dtype=np.float64)
-    series: dict[str, Any] = {"raw": values}
-    if smooth > 0 and len(values) > 1:
-        series["smoothed"] = ema(values, smooth)
-    return downsample_many(x_values(frame, x), series, max(max_points, 2 + 2 * len(series)))
 
 
 def thin_blocks(blocks: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFrame:

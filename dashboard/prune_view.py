@@ -36,7 +36,8 @@ from dashboard.context import AppContext
 from dashboard.data import human_size
 from dashboard.text import md_code
 from runlog.errors import ReadOnlyError, ResolveError, RunlogError
-from runlog.format.paths import resolve_inside, run_rel
+from runlog.format.paths import resolve_inside
+from runlog.format.rundirs import run_rel
 from runlog.prune import PrunePlan, PruneResult, apply_prune_plans, plan_prune_tree
 
 DEFAULT_KEEP = 3

@@ -4,16 +4,17 @@
                       read-only: then no write control is drawn)
     [fragment]        headline figures, polled every POLL_INTERVAL while the page is open,
                       finished runs too (they may resume); a poll without a change costs
-                      one cheap check (live.runs_changed). When the run changed, it reruns
+                      one cheap check (provider.changed). When the run changed, it reruns
                       the whole app (at most every CHART_REFRESH s) so the charts follow
     view settings     x axis, smoothing, eval band: in the URL (?x=&smooth=&band=)
-    charts            every trace thinned server-side to <= MAX_POINTS (data.curve); PNG
-                      exports named "<name>-<version>-<run_id>-<chart>.png"
+    charts            every trace from the provider's `series`: smoothed over every episode,
+                      thinned to <= MAX_POINTS, extended (not redone) as a live run grows;
+                      PNG exports named "<name>-<version>-<run_id>-<chart>.png"
     checkpoints, config, metadata
 
-The URL's run path is untrusted: it goes through runlog.format.paths.resolve_inside first, and
-nothing outside the root is read. Text from the URL or the disk reaches markdown only
-through dashboard.text (md_code, md_name).
+All data comes from the one data provider (runlog.provider). The URL's run path is
+untrusted: it is checked against the root (provider.run_path) before anything is read.
+Text from the URL or the disk reaches markdown only through dashboard.text.
 """
 
 from __future__ import annotations
@@ -24,15 +25,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from dashboard import charts, urlstate
-from dashboard.context import AppContext
+from dashboard.context import CHART_REFRESH, POLL_INTERVAL, AppContext
 from dashboard.data import (
+    MAX_POINTS,
     bad_lines_message,
-    curve,
     human_age,
     human_compact,
     human_number,
@@ -42,20 +42,18 @@ from dashboard.data import (
     status_counts,
     thin_blocks,
 )
-from dashboard.live import CHART_REFRESH, POLL_INTERVAL, LiveCatalog, live_catalog, runs_changed
 from dashboard.text import md_code, md_name
-from runlog.analysis.configs import flatten_config, load_config
-from runlog.analysis.evals import EvalBlock, best_block, eval_blocks
+from runlog.analysis.configs import flatten_config
+from runlog.analysis.evals import EvalBlock
 from runlog.errors import OutsideRootError
 from runlog.format.layout import EVAL_LOG, TRAIN_LOG
-from runlog.format.paths import resolve_inside, run_rel
-from runlog.read.activity import RunState, classify, last_write
+from runlog.format.rundirs import RUN_DEPTH, depth_of, run_rel
+from runlog.provider import LogView, RunProvider
+from runlog.read.activity import RunState
 from runlog.read.catalog import RunSummary
-from runlog.read.store import LogSnapshot
 
 _SEEN_KEY = "run.seen"
 _RENDERED_KEY = "run.rendered"
-_RUN_DEPTH = 3
 _SPARK_POINTS = 120
 _STATE_DELTA_COLORS: dict[RunState, Any] = {
     RunState.LIVE: "green",
@@ -68,8 +66,9 @@ _STATE_DELTA_COLORS: dict[RunState, Any] = {
 class Headline:
     """A run's headline figures as of one read of its logs and summary."""
 
+    rel: str
     written: float | None
-    """Last write to the run's logs or metadata (epoch seconds): the state is aged from it."""
+    """Last write to the run's logs or metadata (epoch seconds)."""
     episodes: int
     steps: int
     last_reward: float | None
@@ -93,10 +92,6 @@ class _Seen:
     headline: Headline
 
 
-def _live(ctx: AppContext) -> LiveCatalog:
-    return live_catalog(ctx.root, ctx.live_window, ctx.stall_window)
-
-
 def _back_button(key: str = "run.back") -> None:
     if st.button("All runs", icon=":material/arrow_back:", key=key, type="tertiary"):
         urlstate.navigate()
@@ -104,8 +99,9 @@ def _back_button(key: str = "run.back") -> None:
 
 def render(ctx: AppContext, rel_from_url: str) -> None:
     """The run view for the URL's `run` param (anything; checked against the root here)."""
+    provider = ctx.provider()
     try:
-        run_dir = resolve_inside(ctx.root, rel_from_url)
+        run_dir = provider.run_path(rel_from_url)
     except OutsideRootError as exc:
         _back_button()
         st.error(
@@ -123,12 +119,11 @@ def render(ctx: AppContext, rel_from_url: str) -> None:
             icon=":material/search_off:",
         )
         return
-    if len(rel.split("/")) != _RUN_DEPTH or rel == ".":
+    if depth_of(rel) != RUN_DEPTH:
         _not_a_run(ctx, rel)
         return
 
-    live = _live(ctx)
-    seen, summary, train, evals = _read(ctx, live, rel)
+    seen, summary, train, evals = _read(provider, rel)
     st.session_state[_SEEN_KEY] = seen
     st.session_state[_RENDERED_KEY] = (rel, seen.stamp, time.monotonic())
 
@@ -136,24 +131,20 @@ def render(ctx: AppContext, rel_from_url: str) -> None:
     _header(ctx, rel, run_dir, summary)
     _headline_fragment(ctx, rel)
     _problems(summary, train, evals)
-    _charts(rel, train, evals, summary)
-    _details(run_dir, rel, summary, evals)
+    _charts(provider, rel, train, evals, summary)
+    _details(provider, run_dir, rel, summary)
 
 
-def _read(
-    ctx: AppContext, live: LiveCatalog, rel: str
-) -> tuple[_Seen, RunSummary | None, LogSnapshot, LogSnapshot]:
-    """Read the run now: its summary and logs (incrementally, shared by every session)."""
-    cursor = live.watcher.cursor()  # before reading: a write during the reads is seen later
-    live.refresh()
-    summary = live.get(rel)
-    run_dir = ctx.root / rel
-    store = live.store
-    train = store.train(run_dir)
-    evals = store.eval(run_dir)
-    headline = _headline_of(rel, run_dir, summary, train, evals)
+def _read(provider: RunProvider, rel: str) -> tuple[_Seen, RunSummary | None, LogView, LogView]:
+    """Read the run now: its logs' new lines (shared by every session) and its summary."""
+    cursor = provider.cursor()  # before reading: a write during the reads is seen later
+    provider.refresh()
+    train = provider.log(rel, "train")  # opens the run: its columns, its new lines
+    evals = provider.log(rel, "eval")
+    summary = provider.run(rel)
+    headline = _headline_of(provider, rel, summary, train)
     return (
-        _Seen(rel, cursor, (train.version, evals.version, summary), headline),
+        _Seen(rel, cursor, (train.revision, evals.revision, summary), headline),
         summary,
         train,
         evals,
@@ -161,36 +152,19 @@ def _read(
 
 
 def _headline_of(
-    rel: str, run_dir: Path, summary: RunSummary | None, train: LogSnapshot, evals: LogSnapshot
+    provider: RunProvider, rel: str, summary: RunSummary | None, train: LogView
 ) -> Headline:
-    frame = train.frame
-
-    def from_train() -> tuple[int, int, float | None, float | None, tuple[float, ...] | None]:
-        episodes = len(frame)
-        if not episodes:
-            return 0, 0, None, None, None
-        rewards = frame["reward"].to_numpy(dtype=np.float64)
-        finite = rewards[np.isfinite(rewards)]
-        return (
-            episodes,
-            int(frame["step"].iloc[-1]),
-            float(rewards[-1]),
-            float(finite.max()) if len(finite) else None,
-            tuple(finite[-_SPARK_POINTS:].tolist()) if len(finite) > 1 else None,
-        )
-
-    episodes, steps, last_reward, best_reward, spark = memo(
-        ("headline", rel, train.version, id(frame)), from_train
-    )
-    blocks = memo(("blocks", rel, evals.version, id(evals.frame)), lambda: eval_blocks(evals.frame))
+    stats = None if summary is None else summary.train
+    spark = memo(("spark", rel, train.revision), lambda: provider.recent_rewards(rel))
     return Headline(
-        written=summary.last_write if summary is not None else last_write(run_dir),
-        episodes=episodes,
-        steps=steps,
-        last_reward=last_reward,
-        best_reward=best_reward,
-        spark=spark,
-        best=best_block(blocks),
+        rel=rel,
+        written=None if summary is None else summary.last_write,
+        episodes=train.rows,
+        steps=0 if stats is None else stats.total_steps,
+        last_reward=None if stats is None else stats.last_reward,
+        best_reward=None if stats is None else stats.best_reward,
+        spark=spark if len(spark) > 1 else None,
+        best=provider.best_eval(rel),
         n_ckpt=len(summary.checkpoint_steps) if summary is not None else None,
     )
 
@@ -203,9 +177,9 @@ def _not_a_run(ctx: AppContext, rel: str) -> None:
         icon=":material/folder_open:",
     )
     prefix = "" if rel == "." else rel + "/"
-    live = _live(ctx)
-    live.refresh()
-    inside = [s for s in live.summaries() if s.rel.startswith(prefix)]
+    provider = ctx.provider()
+    provider.refresh()
+    inside = [s for s in provider.runs() if s.rel.startswith(prefix)]
     if inside:
         st.markdown("Runs under it:")
         for s in inside[:50]:
@@ -245,15 +219,15 @@ def _headline_fragment(ctx: AppContext, rel: str) -> None:
     """Headline figures, kept current; reruns the app when the rest of the page is out of date.
 
     A poll of a run that did not change (a finished one, say: it is still polled, since it
-    may resume) costs one cheap check, `runs_changed` (a stat of the root and the watcher's
-    in-memory counters), and redraws the figures this session already has. Only a change
+    may resume) costs one cheap check, `provider.changed` (a stat of the root and the
+    watcher's in-memory counters), and redraws the figures this session already has. Only a change
     reads the run (its summary, and the new bytes of its logs).
     """
-    live = _live(ctx)
+    provider = ctx.provider()
     seen: _Seen | None = st.session_state.get(_SEEN_KEY)
-    cursor, changed = runs_changed(live.watcher, seen.cursor if seen else 0, (rel,))
+    cursor, changed = provider.changed(seen.cursor if seen else 0, (rel,))
     if seen is None or seen.rel != rel or changed:
-        seen = _read(ctx, live, rel)[0]
+        seen = _read(provider, rel)[0]
     else:
         seen = replace(seen, cursor=cursor)
     st.session_state[_SEEN_KEY] = seen
@@ -270,7 +244,8 @@ def _headline_fragment(ctx: AppContext, rel: str) -> None:
 
 
 def _headline(ctx: AppContext, h: Headline) -> None:
-    state = classify(h.written, time.time(), ctx.live_window, ctx.stall_window)
+    summary = ctx.provider().run(h.rel)
+    state = summary.state if summary is not None else RunState.FINISHED
     best = h.best
     cols = st.columns([1.3, 1, 1, 1.1, 1, 1.1, 1])
     common: dict[str, Any] = {"border": True, "height": "stretch"}
@@ -324,7 +299,7 @@ def _headline(ctx: AppContext, h: Headline) -> None:
     )
 
 
-def _problems(summary: RunSummary | None, train: LogSnapshot, evals: LogSnapshot) -> None:
+def _problems(summary: RunSummary | None, train: LogView, evals: LogView) -> None:
     if summary is not None and summary.problem:
         # Bad lines get their own, more precise message (with line numbers) below.
         parts = [p for p in summary.problem.split("; ") if "bad line" not in p]
@@ -371,19 +346,24 @@ def _view_settings() -> tuple[str, float, str]:
     return x_sync(), s_sync(), b_sync()
 
 
-def _charts(rel: str, train: LogSnapshot, evals: LogSnapshot, summary: RunSummary | None) -> None:
+def _charts(
+    provider: RunProvider,
+    rel: str,
+    train: LogView,
+    evals: LogView,
+    summary: RunSummary | None,
+) -> None:
     x, smooth, band = _view_settings()
-    frame = train.frame
     x_title = charts.X_TITLES[x]
-    tv = (rel, train.version, id(frame))
+    tv = (rel, train.revision)
 
     left, right = st.columns(2)
     with left:
-        if frame.empty:
+        if train.rows == 0:
             st.info("No training episode logged yet.", icon=":material/hourglass_empty:")
         else:
-            reward = memo(
-                ("curve", *tv, "reward", x, smooth), lambda: curve(frame, "reward", x, smooth)
+            reward = provider.series(
+                rel, "reward", x=_x_axis(x), smooth=smooth, max_points=MAX_POINTS
             )
             fig = memo(
                 ("fig", *tv, "reward", x, smooth),
@@ -397,10 +377,8 @@ def _charts(rel: str, train: LogSnapshot, evals: LogSnapshot, summary: RunSummar
             )
             _plot(fig, "chart.reward", f"{rel}-reward")
     with right:
-        blocks = memo(
-            ("blocks", rel, evals.version, id(evals.frame)), lambda: eval_blocks(evals.frame)
-        )
-        best = best_block(blocks)
+        blocks = provider.eval_blocks(rel)
+        best = provider.best_eval(rel)
         if blocks.empty:
             has_best = summary is not None and any(c.is_best for c in summary.checkpoints)
             st.info(
@@ -409,16 +387,16 @@ def _charts(rel: str, train: LogSnapshot, evals: LogSnapshot, summary: RunSummar
                 icon=":material/hourglass_empty:",
             )
         else:
+            background = max(smooth, 0.9)
             train_steps = (
-                memo(
-                    ("curve", *tv, "reward", "steps", max(smooth, 0.9)),
-                    lambda: curve(frame, "reward", "steps", max(smooth, 0.9)),
+                provider.series(
+                    rel, "reward", x="steps", smooth=background, max_points=MAX_POINTS
                 )
-                if not frame.empty
+                if train.rows
                 else None
             )
             fig = memo(
-                ("fig.eval", rel, evals.version, band, *tv, smooth),
+                ("fig.eval", rel, evals.revision, band, *tv, smooth),
                 lambda: charts.eval_figure(
                     thin_blocks(blocks),
                     best=best,
@@ -434,7 +412,7 @@ def _charts(rel: str, train: LogSnapshot, evals: LogSnapshot, summary: RunSummar
                     f"(n={best.n}) — the first block with the highest mean."
                 )
 
-    if frame.empty:
+    if train.rows == 0:
         return
     st.subheader("Training statistics", anchor=False)
     extras = charts.order_extras([f"extras.{k}" for k in train.extras_keys])
@@ -448,13 +426,13 @@ def _charts(rel: str, train: LogSnapshot, evals: LogSnapshot, summary: RunSummar
         row = panels[start : start + per_row]
         for col, (column, title, color) in zip(st.columns(per_row)[: len(row)], row, strict=True):
             with col:
-                _panel(rel, frame, tv, column, title, color, x, smooth, x_title)
+                _panel(provider, rel, train, column, title, color, x, smooth, x_title)
 
 
 def _panel(
+    provider: RunProvider,
     rel: str,
-    frame: pd.DataFrame,
-    tv: tuple[object, ...],
+    train: LogView,
     column: str,
     title: str,
     color: str,
@@ -464,13 +442,14 @@ def _panel(
 ) -> None:
     """One small chart of the statistics grid: an extras key, episode length or endings."""
     height = charts.SMALL_CHART_HEIGHT + 20
+    tv = (rel, train.revision)
     if column == "status":
         fig = memo(
             ("fig", *tv, "status"),
-            lambda: charts.status_figure(status_counts(frame), height=height),
+            lambda: charts.status_figure(status_counts(train.status_counts), height=height),
         )
     else:
-        data = memo(("curve", *tv, column, x, smooth), lambda: curve(frame, column, x, smooth))
+        data = provider.series(rel, column, x=_x_axis(x), smooth=smooth, max_points=MAX_POINTS)
         fig = memo(
             ("fig", *tv, column, x, smooth),
             lambda: charts.curve_figure(
@@ -480,28 +459,32 @@ def _panel(
     _plot(fig, f"chart.{column}", f"{rel}-{charts.pretty_key(column)}")
 
 
+def _x_axis(x: str) -> Any:
+    return "episodes" if x == "episodes" else "steps"
+
+
 def _plot(fig: Any, key: str, filename: str) -> None:
     """Draw `fig`; its PNG export is saved as `filename` made file-safe (charts.slug)."""
     st.plotly_chart(fig, key=key, config=charts.chart_config(filename=filename), width="stretch")
 
 
-def _details(run_dir: Path, rel: str, summary: RunSummary | None, evals: LogSnapshot) -> None:
+def _details(
+    provider: RunProvider, run_dir: Path, rel: str, summary: RunSummary | None
+) -> None:
     st.subheader("Checkpoints", anchor=False)
-    _checkpoints(summary, evals, rel)
+    _checkpoints(summary, provider.best_eval(rel))
     st.subheader("Config and metadata", anchor=False)
     c_left, c_right = st.columns([3, 2])
     with c_left:
-        _config(run_dir)
+        _config(provider, rel)
     with c_right:
         _metadata(summary)
 
 
-def _checkpoints(summary: RunSummary | None, evals: LogSnapshot, rel: str) -> None:
+def _checkpoints(summary: RunSummary | None, best: EvalBlock | None) -> None:
     if summary is None or not summary.checkpoints:
         st.caption("No checkpoints yet (checkpoints/ is empty or absent).")
         return
-    blocks = memo(("blocks", rel, evals.version, id(evals.frame)), lambda: eval_blocks(evals.frame))
-    best = best_block(blocks)
     now = time.time()
     rows: list[dict[str, Any]] = []
     # best and latest first (what people load), then the numbered ones, newest first.
@@ -556,8 +539,8 @@ def _checkpoints(summary: RunSummary | None, evals: LogSnapshot, rel: str) -> No
     )
 
 
-def _config(run_dir: Path) -> None:
-    config, problem = load_config(run_dir)
+def _config(provider: RunProvider, rel: str) -> None:
+    config, problem = provider.config(rel)
     st.markdown("**config.json**")
     if config is None:
         st.caption(md_code(problem) if problem else "no config")

@@ -1,9 +1,10 @@
 """Where the runs are and how the dashboard behaves, from the command line and the environment.
 
-    streamlit run dashboard/app.py -- --root PATH [--read-only]
+    streamlit run dashboard/app.py -- --root PATH [--read-only] [--no-cache]
 
 Precedence for the runs root: `--root`, then `RUNLOG_ROOT`, then `./runs` when it exists,
 else the bundled `sample_runs/`. Read-only: `--read-only` or `RUNLOG_READ_ONLY=1`.
+No persistent run index: `--no-cache` or `RUNLOG_NO_CACHE=1` (runlog.read.index).
 Activity windows: `RUNLOG_LIVE_WINDOW` / `RUNLOG_STALL_WINDOW` (seconds).
 Nothing here touches Streamlit, so the rules are testable as plain functions.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from dashboard.context import AppContext
 from dashboard.text import md_code
 from runlog.read.activity import DEFAULT_LIVE_WINDOW, DEFAULT_STALL_WINDOW
+from runlog.read.index import cache_disabled
 
 ROOT_ENV = "RUNLOG_ROOT"
 READ_ONLY_ENV = "RUNLOG_READ_ONLY"
@@ -46,12 +48,15 @@ class Settings:
     """Settings that could not be used as given (and the fallback chosen): markdown for the
     page, the values as given in code spans (`md_code`)."""
 
+    no_cache: bool = False
+
     def context(self) -> AppContext:
         return AppContext(
             root=self.root,
             read_only=self.read_only,
             live_window=self.live_window,
             stall_window=self.stall_window,
+            no_cache=self.no_cache,
         )
 
 
@@ -59,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dashboard/app.py", add_help=False)
     parser.add_argument("--root", default=None)
     parser.add_argument("--read-only", action="store_true", default=False)
+    parser.add_argument("--no-cache", action="store_true", default=False)
     return parser
 
 
@@ -108,7 +114,8 @@ def parse_settings(
             f"using {live:g} s for both."
         )
         stall = live
-    return Settings(root, source, read_only, live, stall, tuple(warnings))
+    no_cache = bool(args.no_cache) or cache_disabled(env)
+    return Settings(root, source, read_only, live, stall, tuple(warnings), no_cache)
 
 
 def _window(env: Mapping[str, str], name: str, default: float, warnings: list[str]) -> float:

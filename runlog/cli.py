@@ -2,8 +2,10 @@
 
     runlog [--read-only] resolve PATH                 print the run directory PATH resolves to
     runlog [--read-only] prune PATH --keep K [--dry-run] [--json] [--include-live]
-    runlog ls ROOT [--json]                           table of the runs under ROOT
-    runlog show RUN [--json]                          one run's summary
+    runlog [--no-cache] ls ROOT [--json]              table of the runs under ROOT
+    runlog [--no-cache] show RUN [--json]             one run's summary
+    runlog index ROOT                                 read every log under ROOT into the index
+    runlog cache info | clear                         where the index is and how big; empty it
 
 Exit codes: 0 success, 1 a runlog error (one line on stderr, never a traceback) or a
 failed deletion, 2 a usage error or a write refused by read-only mode.
@@ -15,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +27,12 @@ from runlog.errors import ReadOnlyError, RunlogError
 from runlog.format.resolve import resolve_run
 
 if TYPE_CHECKING:
+    from runlog.provider import IndexProgress
     from runlog.prune import PrunePlan
+    from runlog.read.index import RunIndex
 
 READ_ONLY_ENV = "RUNLOG_READ_ONLY"
+NO_CACHE_ENV = "RUNLOG_NO_CACHE"
 _TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 EXIT_OK = 0
@@ -61,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"refuse every write (also on when {READ_ONLY_ENV}=1)",
     )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help=f"neither use nor write the run index (also on when {NO_CACHE_ENV}=1)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     resolve = commands.add_parser(
@@ -94,12 +105,33 @@ def build_parser() -> argparse.ArgumentParser:
     ls = commands.add_parser("ls", help="list the runs under ROOT")
     ls.add_argument("root", type=Path, metavar="ROOT")
     ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.add_argument(
+        "--no-cache", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     ls.set_defaults(handler=_cmd_ls)
 
     show = commands.add_parser("show", help="summarize one run")
     show.add_argument("run", type=Path, metavar="RUN")
     show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument(
+        "--no-cache", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     show.set_defaults(handler=_cmd_show)
+
+    index = commands.add_parser(
+        "index",
+        help="read every log under ROOT into the run index",
+        description="Read the logs of every run under ROOT and keep what was read in the run "
+        "index (outside ROOT, see `runlog cache info`), so that `runlog ls` and the dashboard "
+        "list them without reading them again. Shows a progress bar on a terminal.",
+    )
+    index.add_argument("root", type=Path, metavar="ROOT")
+    index.set_defaults(handler=_cmd_index)
+
+    cache = commands.add_parser("cache", help="the run index: where it is, how big; empty it")
+    cache.add_argument("action", choices=("info", "clear"), metavar="info|clear")
+    cache.add_argument("--json", action="store_true", help="print JSON (info)")
+    cache.set_defaults(handler=_cmd_cache)
     return parser
 
 
@@ -130,6 +162,10 @@ def _error(message: str) -> None:
     print(f"runlog: error: {message}", file=sys.stderr)
 
 
+def _note(message: str) -> None:
+    print(f"runlog: note: {message}", file=sys.stderr)
+
+
 # -- commands ------------------------------------------------------------------------------
 
 
@@ -138,24 +174,138 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _index(args: argparse.Namespace) -> RunIndex | None:
+    from runlog.read.index import open_index
+
+    index = open_index(no_cache=bool(getattr(args, "no_cache", False)))
+    if index is not None:
+        for note in index.notes:
+            _note(note)
+    return index
+
+
+def _note_cache(index: RunIndex | None) -> None:
+    if index is not None and index.problem:
+        _note(index.problem)
+
+
 def _cmd_ls(args: argparse.Namespace) -> int:
     from runlog.report import ls_command
 
+    index = _index(args)
     text: str
     code: int
-    text, code = ls_command(args.root, args.json)
+    text, code = ls_command(args.root, args.json, index)
     _emit(text, code)
+    _note_cache(index)
     return code
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from runlog.report import show_command
 
+    index = _index(args)
     text: str
     code: int
-    text, code = show_command(args.run, args.json)
+    text, code = show_command(args.run, args.json, index)
     _emit(text, code)
+    _note_cache(index)
     return code
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from runlog.provider import RunProvider
+
+    index = _index(args)
+    if index is None:
+        raise ReadOnlyError(
+            f"the run index is turned off (--no-cache or {NO_CACHE_ENV}=1): nothing to build"
+        )
+    root = Path(args.root)
+    if not root.is_dir():
+        raise RunlogError(f"{root} is not a directory; give a runs root")
+    start = time.monotonic()
+    # Every log that needs reading goes through the background reader, which counts it.
+    provider = RunProvider(root, index=index, watch=False, background=True, foreground_read=0)
+    provider.refresh()
+    bar = _ProgressBar(sys.stderr)
+    while not provider.wait_indexed(timeout=0.2):
+        bar.show(provider.progress())
+    provider.catalog.save_index()
+    progress = provider.progress()
+    bar.show(progress, final=True)
+    runs = provider.runs()
+    unchanged = len(runs) - progress.runs_done
+    print(
+        f"indexed {len(runs):,} run{'s' if len(runs) != 1 else ''} under {root} in "
+        f"{time.monotonic() - start:.1f} s: {progress.runs_done:,} read "
+        f"({_human_bytes(progress.bytes_done)} of logs), {unchanged:,} unchanged since "
+        f"indexed; the index is in {index.directory}"
+    )
+    _note_cache(index)
+    return EXIT_OK
+
+
+class _ProgressBar:
+    """A one-line bar on a terminal (redrawn in place), a line per quarter otherwise."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.shown = -1
+
+    def show(self, progress: IndexProgress, final: bool = False) -> None:
+        fraction = 1.0 if final else progress.fraction
+        if self.tty:
+            filled = int(30 * fraction)
+            end = "\n" if final else ""
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {progress.label()}{end}")
+            self.stream.flush()
+            return
+        quarter = int(4 * fraction)
+        if quarter > self.shown:
+            self.shown = quarter
+            self.stream.write(progress.label() + "\n")
+            self.stream.flush()
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from runlog.read.index import open_index
+
+    index = open_index(no_cache=False)
+    assert index is not None
+    if args.action == "clear":
+        freed = index.clear()
+        print(f"emptied the run index in {index.directory} ({_human_bytes(freed)} freed)")
+        return EXIT_OK
+    info = index.info()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "directory": str(info.directory),
+                    "roots": info.roots,
+                    "runs": info.runs,
+                    "column_files": info.column_files,
+                    "bytes": info.bytes,
+                    "max_bytes": info.max_bytes,
+                    "disabled": read_no_cache_env(),
+                }
+            )
+        )
+        return EXIT_OK
+    disabled = f" (turned off now: {NO_CACHE_ENV} is set)" if read_no_cache_env() else ""
+    print(f"location  {info.directory}{disabled}")
+    print(f"entries   {info.runs:,} runs under {info.roots:,} runs roots")
+    print(f"columns   {info.column_files:,} files")
+    print(f"size      {_human_bytes(info.bytes)} of at most {_human_bytes(info.max_bytes)}")
+    return EXIT_OK
+
+
+def read_no_cache_env() -> bool:
+    from runlog.read.index import cache_disabled
+
+    return cache_disabled()
 
 
 def _emit(text: str, code: int) -> None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import stat
 import time
 from collections.abc import Iterable, Iterator
@@ -41,14 +40,12 @@ from pathlib import Path
 from runlog.errors import OutsideRootError, PruneError, RunlogError
 from runlog.format.layout import (
     BEST_CHECKPOINT,
-    CHECKPOINTS_DIR,
     LATEST_CHECKPOINT,
-    METADATA_FILE,
-    TRAIN_LOG,
     checkpoint_name,
     checkpoints_dir,
     parse_checkpoint_step,
 )
+from runlog.format.rundirs import find_runs
 from runlog.read import activity
 from runlog.read.activity import DEFAULT_LIVE_WINDOW
 
@@ -59,12 +56,10 @@ __all__ = [
     "PruneResult",
     "apply_prune",
     "apply_prune_plans",
-    "find_run_dirs",
     "plan_prune",
     "plan_prune_tree",
 ]
 
-_RUN_ID_LIKE = re.compile(r"[0-9]{8}_[0-9]{6}")
 # Linux and macOS can list, lstat and unlink relative to a directory descriptor.
 _USE_DIR_FD = (
     os.unlink in os.supports_dir_fd
@@ -318,46 +313,6 @@ def plan_prune(
     )
 
 
-def _is_run_dir(name: str, children: set[str]) -> bool:
-    if METADATA_FILE in children:
-        return True
-    return bool(_RUN_ID_LIKE.match(name)) and bool({TRAIN_LOG, CHECKPOINTS_DIR} & children)
-
-
-def find_run_dirs(path: Path) -> list[Path]:
-    """Every run directory at or under `path`, sorted; symlinked directories are not entered.
-
-    A run directory holds metadata.json, or has a run-id-like name (YYYYMMDD_HHMMSS...)
-    and holds train_episodes.jsonl or checkpoints/. Run directories are not searched
-    further. Unreadable directories are passed over.
-    """
-    found: list[Path] = []
-    seen: set[tuple[int, int]] = set()
-    stack = [path]
-    while stack:
-        current = stack.pop()
-        try:
-            st = os.stat(current)
-            with os.scandir(current) as it:
-                entries = list(it)
-        except OSError:
-            continue
-        key = (st.st_dev, st.st_ino)
-        if key in seen:  # a bind mount looping back; symlinks are never followed
-            continue
-        seen.add(key)
-        if _is_run_dir(current.name, {e.name for e in entries}):
-            found.append(current)
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(current / entry.name)
-            except OSError:
-                continue
-    return sorted(found)
-
-
 def plan_prune_tree(
     path: Path,
     keep: int,
@@ -378,7 +333,7 @@ def plan_prune_tree(
     if root is not None:
         _require_inside(path, root)
     plans: list[PrunePlan] = []
-    for run_dir in find_run_dirs(path):
+    for run_dir in find_runs(path):
         try:
             plans.append(
                 plan_prune(

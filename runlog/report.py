@@ -18,7 +18,10 @@ from typing import Any
 from runlog.analysis.evals import EvalBlock
 from runlog.errors import RunlogError
 from runlog.format.resolve import resolve_run_dir
-from runlog.read.catalog import Catalog, RunSummary, is_run_dir
+from runlog.format.rundirs import RUN_DEPTH, is_run_dir
+from runlog.provider import RunProvider
+from runlog.read.catalog import RunSummary
+from runlog.read.index import RunIndex
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -115,14 +118,15 @@ def ls_records(summaries: Sequence[RunSummary]) -> list[dict[str, Any]]:
     ]
 
 
-def ls_command(root: Path, as_json: bool) -> tuple[str, int]:
+def ls_command(root: Path, as_json: bool, index: RunIndex | None = None) -> tuple[str, int]:
     """`runlog ls ROOT [--json]`: a table (or JSON list) of every run under ROOT."""
     root = Path(root)
     if not root.is_dir():
         what = "does not exist" if not root.exists() else "is not a directory"
         return f"{root} {what}; give a runs root, a name, a version or a run directory", EXIT_ERROR
-    catalog = Catalog(root)
-    summaries = catalog.scan()
+    provider = RunProvider(root, index=index, watch=False, background=False)
+    provider.refresh()
+    summaries = provider.runs()
     if as_json:
         return _dumps(ls_records(summaries)), EXIT_OK
     if not summaries:
@@ -164,7 +168,7 @@ def ls_command(root: Path, as_json: bool) -> tuple[str, int]:
             + (f", {bad} with problems" if bad else "")
             + "  (CKPTS: step checkpoints, +L latest.mpk, +B best.mpk)"
         )
-    lines.extend(f"warning: {problem}" for problem in catalog.problems)
+    lines.extend(f"warning: {problem}" for problem in provider.catalog.problems)
     return "\n".join(lines), EXIT_OK
 
 
@@ -183,11 +187,9 @@ def _run_dir_for(path: Path) -> Path:
     return resolve_run_dir(path)
 
 
-def show_record(catalog: Catalog, run_dir: Path) -> dict[str, Any]:
+def show_record(s: RunSummary) -> dict[str, Any]:
     """Everything `runlog show --json` prints about one run."""
-    s = catalog.summary(run_dir)
-    train, _eval = catalog.episode_logs(run_dir)
-    statuses = train.frame["status"].value_counts(sort=False)
+    statuses = dict(s.train.status_counts) if s.train is not None else {}
     metadata = s.metadata
     return {
         "path": str(s.path),
@@ -219,7 +221,7 @@ def show_record(catalog: Catalog, run_dir: Path) -> dict[str, Any]:
         "best_reward": s.best_reward,
         "best_eval": _eval_json(s.best_eval),
         "statuses": {str(k): int(v) for k, v in statuses.items() if v},
-        "extras_keys": train.extras_keys,
+        "extras_keys": [] if s.train is None else list(s.train.extras_keys),
         "checkpoints": {
             "steps": list(s.checkpoint_steps),
             "latest": s.has_latest,
@@ -239,7 +241,7 @@ def _line_list(numbers: Sequence[int], limit: int = 10) -> str:
     return shown + (f", ... ({len(numbers)} in all)" if len(numbers) > limit else "")
 
 
-def show_command(run: Path, as_json: bool) -> tuple[str, int]:
+def show_command(run: Path, as_json: bool, index: RunIndex | None = None) -> tuple[str, int]:
     """`runlog show RUN [--json]`: one run's summary. RUN may be a run directory, or a
     name or version directory resolved by FORMAT.md's rule."""
     path = Path(run)
@@ -251,8 +253,11 @@ def show_command(run: Path, as_json: bool) -> tuple[str, int]:
         run_dir = _run_dir_for(path)
     except RunlogError as exc:
         return str(exc), EXIT_ERROR
-    catalog = Catalog(run_dir)
-    record = show_record(catalog, run_dir)
+    # The run's runs root (three levels up), so `show` shares the index `ls ROOT` builds.
+    parents = run_dir.resolve().parents
+    root = parents[RUN_DEPTH - 1] if len(parents) >= RUN_DEPTH else run_dir
+    provider = RunProvider(root, index=index, watch=False, background=False)
+    record = show_record(provider.summary_of(run_dir))
     if as_json:
         return _dumps(record), EXIT_OK
     now = time.time()

@@ -1,10 +1,25 @@
-"""Suite-wide settings: property tests are deterministic and never fail on timing."""
+"""Suite-wide settings: property tests are deterministic and never fail on timing, and no test
+reads or writes the user's own run index (each test gets an empty cache directory)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from hypothesis import settings
 
 # A loaded 2-core CI machine must not turn a slow example into a failure (no wall-clock
 # assertions, hypothesis' deadline included), and the same examples run every time.
 settings.register_profile("runlog", deadline=None, derandomize=True, print_blob=True)
 settings.load_profile("runlog")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """RUNLOG_CACHE_DIR points at a fresh directory for the length of each test."""
+    cache = tmp_path_factory.mktemp("runlog-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RUNLOG_CACHE_DIR", str(cache))
+        patch.delenv("RUNLOG_NO_CACHE", raising=False)
+        yield cache

@@ -21,9 +21,8 @@ import pytest
 from markdown_spans import LINK_OR_IMAGE, outside_spans
 from streamlit.testing.v1 import AppTest
 
-from dashboard.live import forget_live_catalogs
 from dashboard.text import md_code
-from runlog.read.store import clear_stores
+from runlog.provider import forget_providers
 from runlog.read.watch import stop_all_watchers
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -157,8 +156,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name)
     yield
     stop_all_watchers()
-    forget_live_catalogs()
-    clear_stores()
+    forget_providers()
 
 
 def app(root: Path, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:

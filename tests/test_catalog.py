@@ -14,12 +14,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import runlog.format.metadata as metadata_module
+import runlog.format.rundirs as rundirs_module
 import runlog.read.catalog as catalog_module
 import runlog.read.episodes as episodes_module
 from runlog.analysis.evals import best_block, eval_blocks
@@ -36,10 +36,9 @@ from runlog.read.catalog import (
     Catalog,
     CheckpointInfo,
     RunSummary,
-    _best_eval,
-    find_runs,
     scan_runs,
 )
+from runlog.read.episodes import EpisodeLog
 
 RUN_ID = "20260322_120000"
 
@@ -92,52 +91,7 @@ def age(run: Path, seconds: float) -> None:
         os.utime(path, (moment, moment), follow_symlinks=False)
 
 
-# -- find_runs ----------------------------------------------------------------------------
-
-
-def test_find_runs_from_root_name_version_and_run(tmp_path: Path) -> None:
-    a = make_run(tmp_path, "cartpole", "v1", "20260322_120000")
-    b = make_run(tmp_path, "cartpole", "v2", "20260322_130000")
-    c = make_run(tmp_path, "pendulum", "ppo", "20260323_090000")
-    assert find_runs(tmp_path) == [a, b, c]
-    assert find_runs(tmp_path / "cartpole") == [a, b]
-    assert find_runs(tmp_path / "cartpole" / "v2") == [b]
-    assert find_runs(b) == [b]
-    assert find_runs(tmp_path / "absent") == []
-
-
-def test_find_runs_lists_a_run_without_metadata_but_not_its_checkpoints(tmp_path: Path) -> None:
-    run = make_run(tmp_path, metadata=False, checkpoints=("step_1.mpk",))
-    assert find_runs(tmp_path) == [run]
-
-
-def test_find_runs_does_not_follow_a_symlink_loop(tmp_path: Path) -> None:
-    run = make_run(tmp_path)
-    (tmp_path / "cartpole" / "loop").symlink_to(tmp_path, target_is_directory=True)
-    assert find_runs(tmp_path) == [run]
-
-
-def test_find_runs_reports_an_unlistable_directory_as_root_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Root ignores file modes, so the permission error is simulated here.
-    run = make_run(tmp_path)
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    real_list = catalog_module._list
-
-    def listing(directory: Path) -> tuple[os.DirEntry[str], ...]:
-        if directory == locked:
-            raise PermissionError(13, "Permission denied", str(directory))
-        return real_list(directory)
-
-    monkeypatch.setattr(catalog_module, "_list", listing)
-    problems: list[str] = []
-    assert find_runs(tmp_path, problems) == [run]
-    assert problems == [f"permission denied: {locked}"]
-    catalog = Catalog(tmp_path)
-    assert [s.path for s in catalog.scan()] == [run]
-    assert catalog.problems == [f"permission denied: {locked}"]
+# -- unlistable directories ------------------------------------------------------------
 
 
 def test_unlistable_run_directory_is_a_run_with_a_problem_as_root_too(
@@ -145,14 +99,14 @@ def test_unlistable_run_directory_is_a_run_with_a_problem_as_root_too(
 ) -> None:
     make_run(tmp_path, "a")
     locked = make_run(tmp_path, "b")
-    real_list = catalog_module._list
+    real_list = rundirs_module._list
 
     def listing(directory: Path) -> tuple[os.DirEntry[str], ...]:
         if directory == locked:
             raise PermissionError(13, "Permission denied", str(directory))
         return real_list(directory)
 
-    monkeypatch.setattr(catalog_module, "_list", listing)
+    monkeypatch.setattr(rundirs_module, "_list", listing)
     summaries = scan_runs(tmp_path)
     assert [s.name for s in summaries] == ["a", "b"]
     assert summaries[1].problem == f"permission denied: {locked}"
@@ -201,7 +155,9 @@ def test_unreadable_log_recovers_once_readable_though_unchanged(
 UNPRIVILEGED_SCAN = r"""
 import json, os, sys
 from pathlib import Path
-from runlog.read.catalog import Catalog, find_runs
+from runlog.format.rundirs import find_runs
+from runlog.read.catalog import Catalog
+import runlog.read.episodes  # the log reader is imported when needed: import it while we can
 if os.geteuid() == 0:
     # Dropped after the imports: the interpreter may live where nobody cannot read.
     os.setgroups([])
@@ -478,7 +434,7 @@ def test_metadata_rewritten_in_place_during_scans_is_never_reported_corrupt(
             i += 1
 
     half_written_reads = 0
-    real_parse = catalog_module.parse_metadata
+    real_parse = metadata_module.parse_metadata
 
     def counting_parse(text: str, path: Path) -> RunMetadata:
         nonlocal half_written_reads
@@ -488,7 +444,7 @@ def test_metadata_rewritten_in_place_during_scans_is_never_reported_corrupt(
             half_written_reads += 1
             raise
 
-    monkeypatch.setattr(catalog_module, "parse_metadata", counting_parse)
+    monkeypatch.setattr(metadata_module, "parse_metadata", counting_parse)
     catalog = Catalog(tmp_path)
     catalog.scan()  # one good read first
     thread = threading.Thread(target=writer)
@@ -518,7 +474,7 @@ def test_rescan_reads_only_appended_lines_and_sees_new_runs(tmp_path: Path) -> N
     summaries = catalog.scan()
     assert [s.path for s in summaries] == [other, run]
     assert summaries[1].train_episodes == 3 and summaries[1].best_reward == 9.0
-    train_log = catalog._runs[run].train.log
+    train_log = catalog.reader(run, "train")
     assert train_log.line_count == 3  # read incrementally, not re-read
 
 
@@ -565,15 +521,15 @@ eval_rows = st.lists(
 @settings(max_examples=200, deadline=None)
 @given(rows=eval_rows)
 def test_best_eval_matches_runlog_evals(rows: list[tuple[int, float]]) -> None:
-    steps = np.array([s for s, _ in rows], dtype=np.int64)
-    rewards = np.array([r for _, r in rows], dtype=np.float64)
-    frame = pd.DataFrame({"step": steps, "reward": rewards})
-    ours = _best_eval(steps, rewards)
-    theirs = best_block(eval_blocks(frame))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        run = make_run(root, evals=tuple(rows))
+        [summary] = scan_runs(root)
+        log = EpisodeLog(run / "eval_episodes.jsonl", "eval")
+        log.refresh()
+        theirs = best_block(eval_blocks(log.frame))
+    ours = summary.best_eval
     if ours is None or theirs is None:
         assert ours is None and theirs is None
         return
-    # The same block; its statistics agree up to the last bits of float rounding.
-    assert (ours.step, ours.n, ours.n_null) == (theirs.step, theirs.n, theirs.n_null)
-    for stat in ("mean", "std", "min", "max", "median"):
-        assert getattr(ours, stat) == pytest.approx(getattr(theirs, stat), rel=1e-12, abs=1e-12)
+    assert ours == theirs  # one rule, one implementation: the very same block and figures

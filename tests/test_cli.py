@@ -1,4 +1,4 @@
-"""cli.py: `runlog resolve | prune | ls | show`, called as main([...]) and as `python -m runlog`."""
+"""cli.py: `runlog resolve | prune | ls | show | index | cache`, via main() and `python -m`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-import types
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from runlog import __version__
 from runlog.cli import main
+from runlog.format.records import EpisodeRecord
 from runlog.format.run import TrainingRun
 
 NOON = datetime(2026, 3, 22, 12, 0, 0, tzinfo=timezone(timedelta(hours=1)))
@@ -198,43 +198,112 @@ def test_prune_of_a_missing_path_is_an_error(
     assert err.startswith("runlog: error: ") and "Traceback" not in err
 
 
-# -- ls / show (their text comes from runlog.report) -----------------------------------------
+# -- ls / show / index / cache: the real commands on real runs --------------------------------
 
 
-@pytest.fixture
-def fake_report(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Path, bool]]:
-    calls: list[tuple[str, Path, bool]] = []
-    module = types.ModuleType("runlog.report")
-
-    def ls_command(root: Path, as_json: bool) -> tuple[str, int]:
-        calls.append(("ls", root, as_json))
-        return ("RUN  STATE\n", 0)
-
-    def show_command(run: Path, as_json: bool) -> tuple[str, int]:
-        calls.append(("show", run, as_json))
-        return (f"no run at {run}", 1)
-
-    module.ls_command = ls_command  # type: ignore[attr-defined]
-    module.show_command = show_command  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "runlog.report", module)
-    return calls
+def logged_run(root: Path, version: str, rewards: list[float]) -> TrainingRun:
+    run = make_run(root, version, [10])
+    for reward in rewards:
+        run.log_train_episode(EpisodeRecord(reward, 10, "Terminated", {"epsilon": 0.5}))
+    return run
 
 
-def test_ls_prints_the_report(
-    fake_report: list[tuple[str, Path, bool]], capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["ls", "runs", "--json"]) == 0
-    assert fake_report == [("ls", Path("runs"), True)]
-    assert capsys.readouterr().out == "RUN  STATE\n"
-
-
-def test_show_failure_goes_to_stderr_with_its_exit_code(
-    fake_report: list[tuple[str, Path, bool]], capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["show", "runs/x"]) == 1
-    assert fake_report == [("show", Path("runs/x"), False)]
+def test_ls_json_lists_the_real_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = logged_run(tmp_path, "v1", [1.0, 5.0, 3.0])
+    b = logged_run(tmp_path, "v2", [7.0])
+    assert main(["ls", str(tmp_path), "--json"]) == 0
     captured = capsys.readouterr()
-    assert captured.out == "" and captured.err == "no run at runs/x\n"
+    assert captured.err == ""
+    rows = json.loads(captured.out)
+    assert [r["rel"] for r in rows] == [
+        f"cartpole/v1/{a.dir.name}",
+        f"cartpole/v2/{b.dir.name}",
+    ]
+    assert [(r["train_episodes"], r["best_reward"], r["last_reward"]) for r in rows] == [
+        (3, 5.0, 3.0),
+        (1, 7.0, 7.0),
+    ]
+    assert rows[0]["checkpoints"] == {"steps": [10], "latest": True, "best": True}
+
+
+def test_show_json_of_a_real_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = logged_run(tmp_path, "v1", [1.0, 2.0])
+    assert main(["show", str(run.dir), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert (record["train_episodes"], record["total_steps"], record["best_reward"]) == (2, 20, 2.0)
+    assert record["statuses"] == {"Terminated": 2} and record["extras_keys"] == ["epsilon"]
+
+
+@pytest.mark.parametrize("command", ["ls", "show"])
+def test_a_missing_path_is_one_line_on_stderr(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, str(tmp_path / "nope")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and str(tmp_path / "nope") in captured.err
+
+
+def test_index_then_ls_lists_from_the_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _private_cache: Path
+) -> None:
+    logged_run(tmp_path / "runs", "v1", [1.0, 2.0, 3.0])
+    assert main(["index", str(tmp_path / "runs")]) == 0
+    captured = capsys.readouterr()
+    assert "indexed 1 run under" in captured.out and str(_private_cache) in captured.out
+    assert ": 1 read (" in captured.out and "0 unchanged" in captured.out
+    assert "indexed 1 of 1 runs" in captured.err  # the progress line (not a terminal here)
+    roots = list((_private_cache / "v1" / "roots").iterdir())
+    assert len(roots) == 1 and roots[0].stat().st_size > 0
+    assert main(["ls", str(tmp_path / "runs"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["train_episodes"] == 3
+    assert main(["index", str(tmp_path / "runs")]) == 0  # again: nothing to read
+    assert ": 0 read (" in capsys.readouterr().out
+
+
+def test_no_cache_neither_reads_nor_writes_the_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _private_cache: Path
+) -> None:
+    logged_run(tmp_path / "runs", "v1", [1.0])
+    assert main(["--no-cache", "ls", str(tmp_path / "runs")]) == 0
+    assert main(["ls", "--no-cache", str(tmp_path / "runs")]) == 0
+    assert not (_private_cache / "v1").exists()
+    assert main(["--no-cache", "index", str(tmp_path / "runs")]) == 2
+    assert "turned off" in capsys.readouterr().err
+
+
+def test_cache_info_and_clear(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _private_cache: Path
+) -> None:
+    logged_run(tmp_path / "runs", "v1", [1.0])
+    logged_run(tmp_path / "runs", "v2", [1.0])
+    assert main(["ls", str(tmp_path / "runs")]) == 0
+    capsys.readouterr()
+    assert main(["cache", "info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["directory"] == str(_private_cache)
+    assert (info["roots"], info["runs"]) == (1, 2) and info["bytes"] > 0
+    assert main(["cache", "info"]) == 0
+    text = capsys.readouterr().out
+    assert f"location  {_private_cache}" in text and "2 runs under 1 runs roots" in text
+    assert main(["cache", "clear"]) == 0
+    assert "emptied the run index" in capsys.readouterr().out
+    assert main(["cache", "info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bytes"] == 0
+
+
+def test_an_unwritable_cache_is_said_once_and_is_no_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged_run(tmp_path / "runs", "v1", [4.0])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("RUNLOG_CACHE_DIR", str(blocker / "cache"))
+    assert main(["ls", str(tmp_path / "runs"), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["best_reward"] == 4.0
+    notes = [line for line in captured.err.splitlines() if line.startswith("runlog: note: ")]
+    assert len(notes) == 1 and "cannot be written" in notes[0] and str(blocker) in notes[0]
 
 
 # -- the program -----------------------------------------------------------------------------

@@ -20,10 +20,9 @@ from streamlit.testing.v1 import AppTest
 from dashboard import compare_view as cv
 from dashboard.charts import slug
 from dashboard.compare_charts import VersionCurve, aggregate_figure, padded_range
-from dashboard.live import forget_live_catalogs
 from runlog.analysis.configs import MISSING
 from runlog.analysis.stats import AggregateCurve
-from runlog.read.store import clear_stores
+from runlog.provider import forget_providers
 from runlog.read.watch import stop_all_watchers
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,8 +56,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _clean_process_state() -> Iterator[None]:
     yield
     stop_all_watchers()
-    forget_live_catalogs()
-    clear_stores()
+    forget_providers()
 
 
 def open_app(root: Path, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:

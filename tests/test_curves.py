@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -10,10 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runlog.analysis.curves import (
+    EmaState,
+    Thinner,
     downsample,
     downsample_many,
     ema,
-    minmax_indices,
     rolling_mean,
     smooth,
 )
@@ -139,13 +141,15 @@ def test_one_bucket_keeps_min_max_first_last() -> None:
     assert result.label() == "4 of 10 points"
 
 
-def test_buckets_are_equal_widths_of_x() -> None:
-    # x spans [0, 100]; 2 buckets: [0, 50) and [50, 100]
+def test_buckets_are_power_of_two_widths_of_x() -> None:
+    # max_points 6 leaves (6 - 2) // 2 = 2 buckets; x spans 100, so each is 64 wide (the
+    # smallest power of two with 100 < 2 * width): [0, 64) holds x 0..60, [64, 128) the rest.
     x = np.array([0, 10, 20, 30, 40, 50, 60, 70, 80, 100])
     y = np.array([5.0, 1.0, 7.0, 2.0, 3.0, 6.0, 9.0, 0.0, 4.0, 5.0])
-    assert minmax_indices(x, y, 2).tolist() == [1, 2, 6, 7]
     result = downsample(x, y, 6)
-    assert result.index.tolist() == [0, 1, 2, 6, 7, 9]
+    # first (0), bucket 1's min 1.0 (1) and max 9.0 (6), bucket 2's min 0.0 (7) and max 5.0
+    # (9, also the last point)
+    assert result.index.tolist() == [0, 1, 6, 7, 9]
 
 
 def test_spike_survives_a_million_points() -> None:
@@ -241,4 +245,77 @@ def test_integer_x_buckets_like_the_same_x_as_floats(
     assert (
         downsample(x, y, max_points).index.tolist()
         == downsample(x.astype(np.float64), y, max_points).index.tolist()
+    )
+
+
+# ---------------------------------------------------------------- live: as points arrive
+
+
+@st.composite
+def pieces(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, list[int]]:
+    x, y, max_points = draw(series())
+    z = np.array(
+        draw(
+            st.lists(
+                st.one_of(st.floats(-1e3, 1e3, allow_nan=False), st.just(NAN)),
+                min_size=len(y),
+                max_size=len(y),
+            )
+        )
+    )
+    cuts = sorted(draw(st.lists(st.integers(0, len(y)), max_size=6)))
+    return x, y, z, max(max_points, 6), cuts
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(pieces())
+def test_thinner_fed_in_pieces_keeps_what_one_call_keeps(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray, int, list[int]],
+) -> None:
+    x, y, z, max_points, cuts = case
+    whole = downsample_many(x, {"a": y, "b": z}, max_points)
+    thinner = Thinner(["a", "b"], max_points)
+    bounds = [0, *cuts, len(y)]
+    for lo, hi in itertools.pairwise(bounds):
+        thinner.extend(x[lo:hi], {"a": y[lo:hi], "b": z[lo:hi]})
+    live = thinner.result()
+    assert live.index.tolist() == whole.index.tolist()
+    assert live.x.tolist() == whole.x.tolist() == x[whole.index].tolist()
+    for name, values in (("a", y), ("b", z)):
+        np.testing.assert_array_equal(live.ys[name], values[whole.index])
+    assert (live.shown, live.total) == (whole.shown, whole.total) == (len(whole.index), len(y))
+
+
+def test_thinner_doubles_its_buckets_as_a_live_run_grows() -> None:
+    # 6 points allow 2 buckets; after 0..7 they are 4 wide, once x reaches 8 they merge.
+    thinner = Thinner(["y"], 6)
+    thinner.extend(np.arange(8), {"y": np.array([5.0, 1, 2, 9, 3, 4, 0, 6])})
+    assert thinner.result().index.tolist() == [0, 1, 3, 6, 7]
+    thinner.extend(np.array([8, 9]), {"y": np.array([-1.0, 2.0])})
+    # buckets [0, 8) (min 0.0 at 6, max 9.0 at 3) and [8, 16) (min -1.0 at 8, max 2.0 at 9)
+    assert thinner.result().index.tolist() == [0, 3, 6, 8, 9]
+
+
+def test_thinner_rejects_points_that_go_back_in_x() -> None:
+    thinner = Thinner(["y"], 4)
+    thinner.extend(np.array([0, 5]), {"y": np.zeros(2)})
+    with pytest.raises(ValueError, match="non-decreasing"):
+        thinner.extend(np.array([4]), {"y": np.zeros(1)})
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(NAN), st.just(math.inf)), max_size=700),
+    st.sampled_from([0.0, 0.3, 0.6, 0.9, 0.999]),
+    st.lists(st.integers(0, 700), max_size=5),
+)
+def test_ema_state_fed_in_pieces_matches_ema(
+    values: list[float], weight: float, cuts: list[int]
+) -> None:
+    array = np.array(values, dtype=np.float64)
+    state = EmaState(weight)
+    bounds = [0, *sorted(min(c, len(values)) for c in cuts), len(values)]
+    parts = [state.extend(array[lo:hi]) for lo, hi in itertools.pairwise(bounds)]
+    np.testing.assert_allclose(
+        np.concatenate(parts), ema(array, weight), rtol=1e-9, atol=1e-9, equal_nan=True
     )

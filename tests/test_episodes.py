@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import runlog.read.episodes as episodes_module
+import runlog.read.parse as parse_module
+import runlog.read.tail as tail_module
 from runlog.format.records import EpisodeRecord, encode_episode_line, encode_eval_line
 from runlog.read.episodes import EpisodeLog
 
@@ -134,10 +136,10 @@ def test_deleted_file_reads_as_empty(train: Path) -> None:
     train.write_bytes(GOOD * 3)
     log = EpisodeLog(train)
     log.refresh()
-    version = log.version
+    version = log.revision
     train.unlink()
     assert log.refresh() == 0
-    assert len(log.frame) == 0 and log.version > version and log.offset == 0
+    assert len(log.frame) == 0 and log.revision > version and log.offset == 0
 
 
 def test_unreadable_path_sets_problem_without_raising(tmp_path: Path) -> None:
@@ -211,7 +213,7 @@ def test_extras_keys_appearing_mid_file(train: Path) -> None:
 
 def test_extras_key_first_seen_after_several_arrow_blocks(train: Path) -> None:
     early = line(1.0, 2, epsilon=0.5)
-    count = (2 * episodes_module._ARROW_BLOCK) // len(early) + 10
+    count = (2 * parse_module.ARROW_BLOCK) // len(early) + 10
     train.write_bytes(early * count + line(2.0, 2, epsilon=0.4, late=7.0) + early)
     log = EpisodeLog(train)
     assert log.refresh() == count + 2
@@ -224,12 +226,12 @@ def test_truncated_and_rewritten_file_is_read_from_zero(train: Path) -> None:
     train.write_bytes(line(1.0, 1) * 5)
     log = EpisodeLog(train)
     log.refresh()
-    version = log.version
+    version = log.revision
     train.write_bytes(line(9.0, 3) * 2)  # truncated in place: same inode, smaller
     assert log.refresh() == 2
     assert log.frame["reward"].tolist() == [9.0, 9.0]
     assert log.frame["step"].tolist() == [3, 6]
-    assert log.version > version
+    assert log.revision > version
 
 
 def test_rewritten_to_a_larger_size_in_place_is_noticed(train: Path) -> None:
@@ -369,7 +371,7 @@ def test_a_20_mb_bad_line_is_skipped(train: Path) -> None:
 
 def test_lines_longer_than_the_read_buffer(train: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A tiny read buffer makes every line straddle reads and forces the buffer to grow.
-    monkeypatch.setattr(episodes_module, "_READ_CHUNK", 16)
+    monkeypatch.setattr(tail_module, "READ_CHUNK", 16)
     records = [line(float(i), i + 1, note=float(i) * 1e10) for i in range(50)]
     train.write_bytes(b"".join(records[:30]) + b"x" * 300 + b"\n" + b"".join(records[30:]))
     log = EpisodeLog(train)
@@ -388,7 +390,7 @@ def test_unknown_status_is_kept_as_a_category(train: Path) -> None:
 # -- caching ------------------------------------------------------------------------------
 
 
-def test_frame_is_cached_until_version_changes_and_is_read_only(train: Path) -> None:
+def test_frame_is_cached_until_revision_changes_and_is_read_only(train: Path) -> None:
     train.write_bytes(GOOD * 2)
     log = EpisodeLog(train)
     log.refresh()
@@ -405,18 +407,18 @@ def test_frame_is_cached_until_version_changes_and_is_read_only(train: Path) -> 
     assert second["reward"].tolist() == [23.0, 23.0, 4.0]
 
 
-def test_version_bumps_on_new_records_and_bad_lines_only(train: Path) -> None:
+def test_revision_bumps_on_new_records_and_bad_lines_only(train: Path) -> None:
     log = EpisodeLog(train)
     log.refresh()
-    v0 = log.version
+    v0 = log.revision
     train.write_bytes(GOOD)
     log.refresh()
-    v1 = log.version
+    v1 = log.revision
     log.refresh()
-    assert log.version == v1 > v0
+    assert log.revision == v1 > v0
     append(train, b"junk\n")
     log.refresh()
-    assert log.version > v1 and log.bad_lines == [2]
+    assert log.revision > v1 and log.bad_lines == [2]
 
 
 def test_column_views_match_the_frame(train: Path) -> None:
@@ -497,7 +499,7 @@ garbage = st.binary(min_size=0, max_size=80).filter(lambda b: b"status" not in b
     items=st.lists(st.one_of(records, garbage), max_size=25),
     cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=6),
 )
-@pytest.mark.parametrize("split_below", [episodes_module._LINE_BY_LINE_BELOW, 1])
+@pytest.mark.parametrize("split_below", [parse_module.LINE_BY_LINE_BELOW, 1])
 def test_garbage_between_valid_lines_never_raises(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -509,7 +511,7 @@ def test_garbage_between_valid_lines_never_raises(
     reports each garbage line's number, however the writes are split across refreshes.
     With `split_below` 1, a rejected region is halved down to single lines (the path a
     bad line in a big log takes)."""
-    monkeypatch.setattr(episodes_module, "_LINE_BY_LINE_BELOW", split_below)
+    monkeypatch.setattr(parse_module, "LINE_BY_LINE_BELOW", split_below)
     content = b""
     expected: list[EpisodeRecord] = []
     bad_numbers: list[int] = []
@@ -567,12 +569,12 @@ def _assert_same_log(batched: EpisodeLog, alone: EpisodeLog) -> None:
     assert (batched.offset, batched.line_count) == (alone.offset, alone.line_count)
 
 
-@pytest.mark.parametrize("alone_above", [episodes_module._ALONE_ABOVE, 0])
+@pytest.mark.parametrize("alone_above", [episodes_module.ALONE_ABOVE, 0])
 def test_refresh_many_matches_refreshing_each_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alone_above: int
 ) -> None:
     # alone_above 0: every log has "much" new data and is refreshed on its own.
-    monkeypatch.setattr(episodes_module, "_ALONE_ABOVE", alone_above)
+    monkeypatch.setattr(episodes_module, "ALONE_ABOVE", alone_above)
     contents = [
         line(1.0, 1, epsilon=0.5) + line(2.0, 2, epsilon=0.4, loss_mean=0.1),
         line(3.0, 3, policy_loss=1.0) + line(4.0, 4, entropy=0.2),  # PPO keys only
@@ -603,13 +605,13 @@ def test_refresh_many_parses_clean_logs_in_one_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    real = episodes_module._read_table
+    real = parse_module.arrow_parse
 
     def counting(data: memoryview | bytes, kind: str) -> object:
         calls.append(len(data))
         return real(data, kind)
 
-    monkeypatch.setattr(episodes_module, "_read_table", counting)
+    monkeypatch.setattr(parse_module, "arrow_parse", counting)
     logs = []
     for i in range(50):
         path = tmp_path / f"log{i}.jsonl"
@@ -629,15 +631,15 @@ def test_refresh_many_parses_clean_logs_in_one_call(
 
 
 def test_refresh_many_in_several_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(episodes_module, "_BATCH_BYTES", 300)  # a few logs per pyarrow call
+    monkeypatch.setattr(episodes_module, "BATCH_BYTES", 300)  # a few logs per pyarrow call
     calls: list[int] = []
-    real = episodes_module._read_table
+    real = parse_module.arrow_parse
 
     def counting(data: memoryview | bytes, kind: str) -> object:
         calls.append(len(data))
         return real(data, kind)
 
-    monkeypatch.setattr(episodes_module, "_read_table", counting)
+    monkeypatch.setattr(parse_module, "arrow_parse", counting)
     logs = []
     for i in range(20):
         path = tmp_path / f"log{i}.jsonl"

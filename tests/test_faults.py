@@ -1,9 +1,9 @@
-"""Faults and abuse, through the layers the dashboard uses (catalog, store, prune preview).
+"""Faults and abuse, through the layers the dashboard uses (catalog, provider, prune preview).
 
 Each test breaks the runs tree the way real machines do (a trainer killed mid-line,
 metadata torn by in-place rewrites, permissions, symlink loops, huge or non-UTF-8 lines,
 many tabs, a writer racing the pruner) and checks what survives. Unit-level cases of the
-same faults live with their modules (test_episodes, test_store, test_prune*); these go
+same faults live with their modules (test_episodes, test_provider, test_prune*); these go
 through the public entry points together.
 """
 
@@ -26,8 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import runlog.read.catalog
-import runlog.read.store
+import runlog.format.metadata
+import runlog.read.episodes
 from dashboard.context import AppContext
 from dashboard.prune_view import apply_preview, check_scope, make_preview
 from runlog.errors import MetadataError, OutsideRootError, ReadOnlyError, ResolveError
@@ -35,10 +35,11 @@ from runlog.format.layout import parse_checkpoint_step
 from runlog.format.paths import resolve_inside
 from runlog.format.records import EpisodeRecord, RunMetadata, encode_episode_line, encode_metadata
 from runlog.format.run import TrainingRun
-from runlog.prune import find_run_dirs, plan_prune_tree
-from runlog.read.catalog import Catalog, find_runs
+from runlog.format.rundirs import find_runs
+from runlog.provider import RunProvider
+from runlog.prune import plan_prune_tree
+from runlog.read.catalog import Catalog
 from runlog.read.episodes import EpisodeLog
-from runlog.read.store import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
 OLD = 1_000_000_000.0
@@ -138,6 +139,22 @@ run.update_metadata(10 * int(sys.argv[3]), 0)
 """
 
 
+def charts(root: Path) -> RunProvider:
+    """What the dashboard's pages read runs through."""
+    return RunProvider(root, watch=False, background=False)
+
+
+def chart_rewards(provider: RunProvider, run_dir: Path) -> list[float]:
+    """Every train reward the charts get (no thinning below a million points)."""
+    rel = run_dir.resolve().relative_to(provider.root).as_posix()
+    shown = provider.series(rel, "reward", x="episodes", smooth=0.0, max_points=1_000_000)
+    return [float(v) for v in shown.ys["raw"]]
+
+
+def chart_log(provider: RunProvider, run_dir: Path) -> Any:
+    return provider.log(run_dir.resolve().relative_to(provider.root).as_posix(), "train")
+
+
 def _python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
@@ -148,7 +165,7 @@ def _python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
 def test_writer_killed_mid_line_then_resumed(root: Path) -> None:
     run_dir = make_run(root, episodes=0)
     log = EpisodeLog(run_dir / "train_episodes.jsonl")
-    store = RunStore(root)
+    store = charts(root)
     before = 40
     writer = _python(KILLED_WRITER, str(run_dir), str(before), stdout=subprocess.PIPE)
     try:
@@ -162,7 +179,7 @@ def test_writer_killed_mid_line_then_resumed(root: Path) -> None:
     # The torn tail is not data yet: every whole line is, and nothing is counted as bad.
     assert log.refresh() == before
     assert log.bad_lines == []
-    assert store.train(run_dir).frame["reward"].tolist() == [float(i) for i in range(before)]
+    assert chart_rewards(store, run_dir) == [float(i) for i in range(before)]
     assert (run_dir / "train_episodes.jsonl").stat().st_size > log.offset
 
     after = 60
@@ -172,11 +189,10 @@ def test_writer_killed_mid_line_then_resumed(root: Path) -> None:
     log.refresh()
     fresh = EpisodeLog(run_dir / "train_episodes.jsonl")
     fresh.refresh()
-    snapshot = store.train(run_dir)
     for rewards, bad in (
         (log.frame["reward"].tolist(), log.bad_lines),
         (fresh.frame["reward"].tolist(), fresh.bad_lines),
-        (snapshot.frame["reward"].tolist(), list(snapshot.bad_lines)),
+        (chart_rewards(store, run_dir), list(chart_log(store, run_dir).bad_lines)),
     ):
         # Everything before the kill survives in order; resume seals the torn half with a
         # newline, so it is one bad line (counted) and every resumed record is kept.
@@ -205,11 +221,11 @@ def test_huge_and_non_utf8_lines_are_skipped_counted_and_survived(root: Path) ->
         fh.write(b"\x00" * 4096 + b"\n")  # a crash can leave a block of NULs
         fh.write(valid_but_huge)  # line 8: 20 MB, but one valid record
         fh.write(encode_episode_line(record(3)).encode())
-    store = RunStore(root)
-    snapshot = store.train(run_dir)
-    assert snapshot.problem is None
-    assert list(snapshot.bad_lines) == [4, 5, 6, 7]
-    assert snapshot.frame["reward"].tolist() == [0.0, 1.0, 2.0, 7.0, 3.0]
+    store = charts(root)
+    log = chart_log(store, run_dir)
+    assert log.problem is None
+    assert list(log.bad_lines) == [4, 5, 6, 7]
+    assert chart_rewards(store, run_dir) == [0.0, 1.0, 2.0, 7.0, 3.0]
 
     summaries = {s.rel: s for s in Catalog(root, LIVE_WINDOW, 7200.0).scan()}
     summary = summaries["cartpole/v1/20260322_120000"]
@@ -253,7 +269,7 @@ def test_metadata_rewritten_in_place_thousands_of_times_while_the_catalog_reads(
     texts = [encode_metadata(RunMetadata(**{**base, "total_steps": s})) for s in steps]
 
     torn: list[str] = []
-    real_parse = runlog.read.catalog.parse_metadata
+    real_parse = runlog.format.metadata.parse_metadata
 
     def counting_parse(text: str, path: Path) -> RunMetadata:
         try:
@@ -262,7 +278,7 @@ def test_metadata_rewritten_in_place_thousands_of_times_while_the_catalog_reads(
             torn.append(text)
             raise
 
-    monkeypatch.setattr(runlog.read.catalog, "parse_metadata", counting_parse)
+    monkeypatch.setattr(runlog.format.metadata, "parse_metadata", counting_parse)
     catalog = Catalog(root, LIVE_WINDOW, 7200.0)
     assert catalog.scan()[0].ok
     progress, stop = tmp_path / "progress", tmp_path / "stop"
@@ -306,9 +322,8 @@ import json, os, sys
 from pathlib import Path
 from runlog.read.catalog import Catalog
 from runlog.prune import apply_prune_plans, plan_prune_tree
-import runlog.read.catalog
-import runlog.read.store
-from runlog.read.store import RunStore
+from runlog.provider import RunProvider
+import runlog.read.episodes  # read lazily by the catalog: imported while the files can be read
 if sys.argv[2] == "drop":
     # Dropped here, after the imports: the interpreter may live where nobody cannot read.
     os.setgroups([])
@@ -318,8 +333,8 @@ if sys.argv[2] == "drop":
 root = Path(sys.argv[1])
 catalog = Catalog(root, 3600.0, 7200.0)
 out = {"catalog": {s.rel: s.problem for s in catalog.scan()}, "problems": catalog.problems}
-snapshot = RunStore(root).train(root / "cartpole/v1/20260322_120000")
-out["store"] = [len(snapshot.frame), snapshot.problem]
+log = RunProvider(root, watch=False, background=False).log("cartpole/v1/20260322_120000", "train")
+out["store"] = [log.rows, log.problem]
 plans = plan_prune_tree(root, 1, root=root, live_window=3600.0)
 out["plans"] = {str(p.run_dir.relative_to(root)): [p.files, p.skipped_reason] for p in plans}
 results = apply_prune_plans(plans, root=root)
@@ -426,7 +441,7 @@ def test_symlink_loops_under_the_root_terminate(root: Path) -> None:
     (root / "lunar" / "v1").mkdir(parents=True)
     (root / "lunar" / "v1" / "20260322_120000").symlink_to(root / "lunar")  # a run-like loop
 
-    assert [p.name for p in find_run_dirs(root)] == ["20260322_120000"]
+    assert [p.name for p in find_runs(root)] == ["20260322_120000"]
     assert [s.rel for s in Catalog(root, LIVE_WINDOW, 7200.0).scan()] == [
         "cartpole/v1/20260322_120000"
     ]
@@ -459,26 +474,37 @@ for i in range(n):
 
 
 class CountingLog(EpisodeLog):
-    """An EpisodeLog that counts the records all its instances parsed."""
+    """An EpisodeLog that counts its refreshes and the records all its instances parsed."""
 
     parsed = 0
+    refreshes = 0
     lock = threading.Lock()
 
-    def refresh(self) -> int:
-        added = super().refresh()
+    def refresh(self, sink: Any = None) -> int:
         with CountingLog.lock:
-            CountingLog.parsed += added
-        return added
+            CountingLog.refreshes += 1
+        return super().refresh(sink)
+
+    def _read_pending(self) -> Any:  # the listing's batched read of small logs
+        with CountingLog.lock:
+            CountingLog.refreshes += 1
+        return super()._read_pending()
+
+    def _take(self, batch: Any, sink: Any = None) -> None:  # every parsed batch comes here
+        super()._take(batch, sink)
+        with CountingLog.lock:
+            CountingLog.parsed += batch.rows
 
 
 def test_five_tabs_on_a_live_run_see_updates_and_share_the_parsing(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runlog.read.store, "EpisodeLog", CountingLog)
+    monkeypatch.setattr(runlog.read.episodes, "EpisodeLog", CountingLog)
     monkeypatch.setattr(CountingLog, "parsed", 0)
+    monkeypatch.setattr(CountingLog, "refreshes", 0)
     run_dir = make_run(root, episodes=0)
     (run_dir / "train_episodes.jsonl").touch()
-    store = RunStore(root)
+    store = charts(root)
     n, tabs = 200, 5
     seen: dict[int, list[int]] = {t: [] for t in range(tabs)}
     errors: list[BaseException] = []
@@ -488,7 +514,7 @@ def test_five_tabs_on_a_live_run_see_updates_and_share_the_parsing(
         try:
             while True:
                 finished = done.is_set()
-                rewards = store.train(run_dir).frame["reward"].tolist()
+                rewards = chart_rewards(store, run_dir)
                 assert rewards == [float(i) for i in range(len(rewards))]  # never torn
                 seen[t].append(len(rewards))
                 if finished:
@@ -516,8 +542,8 @@ def test_five_tabs_on_a_live_run_see_updates_and_share_the_parsing(
     assert CountingLog.parsed == n
     # And a read happens only when the file's stat changed: about once per write (2n),
     # not once per poll of each tab. (A stat mid-write can see mtime and size move apart.)
-    assert store.refresh_count <= 2 * (2 * n + 1)
-    assert sum(len(v) for v in seen.values()) > store.refresh_count
+    assert CountingLog.refreshes <= 2 * (2 * n + 1)
+    assert sum(len(v) for v in seen.values()) > CountingLog.refreshes
 
 
 # ---------------------------------------------------------------- prune racing writers

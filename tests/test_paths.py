@@ -12,7 +12,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from runlog.errors import OutsideRootError, RunlogError
-from runlog.format.paths import is_inside, resolve_inside, run_rel
+from runlog.format.paths import is_inside, resolve_inside
+from runlog.format.rundirs import run_rel
 
 # Names that are safe as one path segment: no separators, NUL, or surrogates.
 _SEGMENT_CHARS = st.characters(

@@ -21,7 +21,6 @@ from runlog.prune import (
     PrunePlan,
     apply_prune,
     apply_prune_plans,
-    find_run_dirs,
     plan_prune,
     plan_prune_tree,
 )
@@ -616,33 +615,6 @@ def test_apply_with_a_different_root_than_planned_is_refused(root: Path, tmp_pat
 # ---------------------------------------------------------------- trees
 
 
-def test_find_run_dirs(root: Path, tmp_path: Path) -> None:
-    a = make_run(root, [1], run_id="20260101_000000")
-    b = make_run(root, [1], version="v2", run_id="20260102_000000")
-    # No metadata.json but run-id-like with a train log: still a run.
-    c = root / "cartpole" / "v2" / "20260103_000000"
-    c.mkdir(parents=True)
-    (c / "train_episodes.jsonl").write_text("")
-    # Not run-id-like and no metadata: not a run.
-    (root / "cartpole" / "notes" / "checkpoints").mkdir(parents=True)
-    # A symlink loop and a symlinked run outside: not followed.
-    (root / "cartpole" / "loop").symlink_to(root)
-    outside = make_run(tmp_path / "elsewhere", [1])
-    (root / "cartpole" / "v1" / "20260104_000000").symlink_to(outside)
-    assert find_run_dirs(root) == sorted([a, b, c])
-    assert find_run_dirs(root / "cartpole" / "v2") == sorted([b, c])
-    assert find_run_dirs(a) == [a]
-    assert find_run_dirs(root / "missing") == []
-
-
-def test_find_run_dirs_does_not_look_inside_runs(root: Path) -> None:
-    run = make_run(root, [1])
-    nested = run / "checkpoints" / "20260101_000000"
-    nested.mkdir()
-    (nested / "metadata.json").write_text("{}")
-    assert find_run_dirs(root) == [run]
-
-
 def test_plan_prune_tree_skips_live_runs_by_default(root: Path) -> None:
     old = make_run(root, [1, 2, 3], run_id="20260101_000000")
     new = make_run(root, [1, 2, 3], run_id="20260102_000000")
@@ -690,7 +662,7 @@ def test_run_vanishing_during_tree_planning_is_skipped_not_fatal(
 ) -> None:
     good = make_run(root, [1, 2])
     gone = root / "cartpole" / "v1" / "20260101_000000"
-    monkeypatch.setattr(prune_mod, "find_run_dirs", lambda path: [gone, good])
+    monkeypatch.setattr(prune_mod, "find_runs", lambda path: [gone, good])
     plans = plan_prune_tree(root, 0, include_live=True)
     assert [(p.run_dir, p.files) for p in plans] == [(gone, 0), (good, 2)]
     assert plans[0].skipped_reason is not None

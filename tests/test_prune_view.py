@@ -22,10 +22,9 @@ from streamlit.testing.v1 import AppTest
 
 import dashboard.prune_view as pv
 from dashboard.data import human_size
-from dashboard.live import forget_live_catalogs
 from dashboard.text import md_code
 from runlog.errors import RunlogError
-from runlog.read.store import clear_stores
+from runlog.provider import forget_providers
 from runlog.read.watch import stop_all_watchers
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -104,8 +103,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("RUNLOG_STALL_WINDOW", "7200")
     yield
     stop_all_watchers()
-    forget_live_catalogs()
-    clear_stores()
+    forget_providers()
 
 
 def prune_page(

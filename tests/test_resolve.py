@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runlog.errors import MetadataError, ResolveError
+from runlog.format.metadata import read_metadata
 from runlog.format.records import RunMetadata, encode_metadata
-from runlog.format.resolve import read_metadata, resolve_run, resolve_run_dir
+from runlog.format.resolve import resolve_run, resolve_run_dir
 
 
 def make_run(run_dir: Path, *, metadata: str | None = None) -> Path:
@@ -133,7 +134,7 @@ def test_read_metadata_retries_a_file_caught_mid_rewrite(
     good = (run / "metadata.json").read_text()
     reads = iter(["", good[:30], good])
     monkeypatch.setattr(Path, "read_text", lambda self, encoding=None: next(reads))
-    monkeypatch.setattr("runlog.format.resolve.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("runlog.format.metadata.time.sleep", lambda seconds: None)
     assert read_metadata(run).run_id == "r"
 
 
@@ -142,7 +143,7 @@ def test_read_metadata_gives_up_on_a_file_that_stays_empty(
 ) -> None:
     run = make_run(tmp_path / "c" / "v1" / "r", metadata="")
     sleeps: list[float] = []
-    monkeypatch.setattr("runlog.format.resolve.time.sleep", sleeps.append)
+    monkeypatch.setattr("runlog.format.metadata.time.sleep", sleeps.append)
     with pytest.raises(MetadataError, match="is empty"):
         read_metadata(run, attempts=3, delay=0.01)
     assert sleeps == [0.01, 0.01]
@@ -153,7 +154,7 @@ def test_read_metadata_does_not_retry_a_wrong_shape(
 ) -> None:
     run = make_run(tmp_path / "c" / "v1" / "r", metadata='{"name": 1}')
     sleeps: list[float] = []
-    monkeypatch.setattr("runlog.format.resolve.time.sleep", sleeps.append)
+    monkeypatch.setattr("runlog.format.metadata.time.sleep", sleeps.append)
     with pytest.raises(MetadataError, match="lacks the field"):
         read_metadata(run)
     assert sleeps == []

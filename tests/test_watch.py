@@ -78,7 +78,7 @@ def test_append_bumps_only_that_run(root: Path) -> None:
     watcher = get_watcher(root)
     assert watcher.problem is None
     cursor = watcher.cursor()
-    before_b = watcher.run_version(RUN_B)
+    before_b = watcher.run_changes(RUN_B)
 
     append(root / RUN_A)
 
@@ -87,8 +87,8 @@ def test_append_bumps_only_that_run(root: Path) -> None:
     assert changed == {RUN_A}
     assert structure is False
     assert new_cursor > cursor
-    assert watcher.run_version(RUN_A) > 0
-    assert watcher.run_version(RUN_B) == before_b
+    assert watcher.run_changes(RUN_A) > 0
+    assert watcher.run_changes(RUN_B) == before_b
     assert watcher.changes_since(new_cursor) == (new_cursor, set(), False)
 
 
@@ -165,14 +165,14 @@ def test_stray_file_in_root_is_not_a_change(root: Path) -> None:
 
 def test_root_deleted_and_recreated_events_flow_again(root: Path) -> None:
     watcher = get_watcher(root)
-    assert watcher.generation == 1
+    assert watcher.observers_started == 1
     cursor = watcher.cursor()
 
     shutil.rmtree(root)
     make_run(root, RUN_A)
 
     # The old inotify watch died with the old directory; polling ensure_alive rebuilds it.
-    wait_for(lambda: watcher.ensure_alive() and watcher.generation == 2)
+    wait_for(lambda: watcher.ensure_alive() and watcher.observers_started == 2)
     assert watcher.problem is None
     assert watcher.changes_since(cursor)[2], "a rebuild must make readers rescan"
     assert len(observer_threads()) == 1

@@ -1,6 +1,6 @@
 """The compare view's numbers, as DataFrames (they are also the CSV export). No UI here.
 
-    RunFrames per run --run_summary--> one row per run
+    RunInputs per run (or RunFrames, smoothed here) --run_summary--> one row per run
                       --version_summary--> per version and metric: IQM (or mean) + 95% CI
                       --pairwise_improvement--> P(version A beats version B)
 
@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from runlog.analysis.curves import SmoothMethod, smooth
@@ -82,22 +83,44 @@ class RunFrames:
     evals: pd.DataFrame | None = None
 
 
-def _run_row(
-    run: RunFrames, method: SmoothMethod, param: float, threshold: float | None
-) -> dict[str, object]:
-    steps = run.train["step"].to_numpy(dtype=np.float64)
+@dataclass(frozen=True, eq=False)
+class RunInputs:
+    """What `run_summary` needs of one run, already computed: the env step of every train
+    episode, the train reward smoothed over every episode, and the eval blocks
+    (`evals.eval_blocks`). The data provider hands these out from its caches."""
+
+    run: str
+    version: str
+    steps: npt.NDArray[np.generic]
+    smoothed: npt.NDArray[np.float64]
+    blocks: pd.DataFrame
+
+
+def inputs_of(run: RunFrames, method: SmoothMethod = "ema", param: float = 0.6) -> RunInputs:
+    """A run's frames made into `RunInputs` (the train reward smoothed here)."""
     rewards = run.train["reward"].to_numpy(dtype=np.float64)
-    smoothed = smooth(rewards, method, param)
+    return RunInputs(
+        run=run.run,
+        version=run.version,
+        steps=run.train["step"].to_numpy(),
+        smoothed=smooth(rewards, method, param),
+        blocks=eval_blocks(run.evals if run.evals is not None else pd.DataFrame()),
+    )
+
+
+def _run_row(run: RunInputs, threshold: float | None) -> dict[str, object]:
+    steps = np.asarray(run.steps, dtype=np.float64)
+    smoothed = run.smoothed
     reached = first_step_at(steps, smoothed, threshold) if threshold is not None else None
     row: dict[str, object] = {
         "run": run.run,
         "version": run.version,
-        "episodes": len(rewards),
+        "episodes": len(smoothed),
         "env_steps": int(steps[-1]) if len(steps) else 0,
         "final_train_reward_smoothed": float(smoothed[-1]) if len(smoothed) else _NAN,
         "steps_to_threshold": _NAN if reached is None else reached,
     }
-    blocks = eval_blocks(run.evals) if run.evals is not None else eval_blocks(pd.DataFrame())
+    blocks = run.blocks
     best = best_block(blocks)
     row["best_eval_mean"] = best.mean if best is not None else _NAN
     row["best_eval_step"] = float(best.step) if best is not None else _NAN
@@ -111,7 +134,7 @@ def _run_row(
 
 
 def run_summary(
-    runs: Sequence[RunFrames],
+    runs: Sequence[RunFrames | RunInputs],
     *,
     threshold: float | None = None,
     smoothing: SmoothMethod = "ema",
@@ -119,11 +142,18 @@ def run_summary(
 ) -> pd.DataFrame:
     """One row per run (columns `RUN_COLUMNS`, see the module doc), in the order given.
 
-    The train reward is smoothed with `curves.smooth(rewards, smoothing, smoothing_param)`
-    (default: EMA weight 0.6, TensorBoard's default) before taking its final value and the
-    step at which it first reaches `threshold`.
+    For `RunFrames` the train reward is smoothed with `curves.smooth(rewards, smoothing,
+    smoothing_param)` (default: EMA weight 0.6, TensorBoard's default) before taking its
+    final value and the step at which it first reaches `threshold`; `RunInputs` come
+    smoothed already.
     """
-    rows = [_run_row(run, smoothing, smoothing_param, threshold) for run in runs]
+    rows = [
+        _run_row(
+            run if isinstance(run, RunInputs) else inputs_of(run, smoothing, smoothing_param),
+            threshold,
+        )
+        for run in runs
+    ]
     frame = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     frame["episodes"] = frame["episodes"].astype("int64")
     frame["env_steps"] = frame["env_steps"].astype("int64")

@@ -66,18 +66,3 @@ def is_inside(root: Path, path: Path) -> bool:
         return path.resolve().is_relative_to(root.resolve())
     except (OSError, RuntimeError, ValueError):
         return False
-
-
-def run_rel(root: Path, run_dir: Path) -> str:
-    """`run_dir` relative to `root` with forward slashes ("name/version/run_id").
-
-    Raises OutsideRootError when `run_dir` (resolved) is not inside `root` (resolved).
-    """
-    try:
-        real_root = root.resolve()
-        real_run = run_dir.resolve()
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise _refuse(str(run_dir), f"it cannot be resolved ({exc})") from exc
-    if not real_run.is_relative_to(real_root):
-        raise _refuse(str(run_dir), f"it is not inside the runs root {real_root}")
-    return real_run.relative_to(real_root).as_posix()

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 
-from runlog.errors import MetadataError, ResolveError
-from runlog.format.layout import CHECKPOINTS_DIR, METADATA_FILE, TRAIN_LOG, metadata_path
-from runlog.format.records import RunMetadata, parse_metadata
+from runlog.errors import ResolveError
+from runlog.format.layout import CHECKPOINTS_DIR, METADATA_FILE, TRAIN_LOG
+from runlog.format.metadata import read_metadata
 
 _NUMBER = re.compile(r"([0-9]+)")
 
@@ -97,32 +96,6 @@ def _dead_end_message(start: Path, dead_end: Path, trail: list[str]) -> str:
         f"no run found: {dead_end} has no {METADATA_FILE} and no subdirectory{route}. "
         "Give a run directory, or a name, version or root directory containing runs"
     )
-
-
-def read_metadata(run_dir: Path, *, attempts: int = 3, delay: float = 0.05) -> RunMetadata:
-    """Load `run_dir`/metadata.json, retrying briefly while it is empty or cut short
-    (the crate rewrites it in place after every episode, so a reader can catch it mid-write).
-
-    Raises MetadataError naming the file when it is missing, unreadable or still corrupt.
-    """
-    path = metadata_path(run_dir)
-    for attempt in range(max(1, attempts)):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise MetadataError(f"{path} does not exist; {run_dir} is not a run") from None
-        except IsADirectoryError:
-            raise MetadataError(f"{path} is a directory, not a file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise MetadataError(f"cannot read {path}: {exc}") from None
-        try:
-            return parse_metadata(text, path)
-        except MetadataError:
-            transient = not text.strip() or not text.rstrip().endswith("}")
-            if not transient or attempt == attempts - 1:
-                raise
-        time.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def resolve_run(path: Path | str) -> Path:

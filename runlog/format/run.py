@@ -25,6 +25,7 @@ from pathlib import Path
 
 from runlog.errors import RunlogError
 from runlog.format import layout
+from runlog.format.metadata import read_metadata
 from runlog.format.records import (
     EpisodeRecord,
     RunMetadata,
@@ -34,7 +35,7 @@ from runlog.format.records import (
     encode_metadata,
     format_rfc3339,
 )
-from runlog.format.resolve import read_metadata, resolve_run_dir
+from runlog.format.resolve import resolve_run_dir
 
 Clock = Callable[[], datetime]
 """Returns the current time; naive datetimes are taken as local time."""

@@ -1,37 +1,40 @@
 """Every run under a root, summarised: what `runlog ls` prints and the run browser shows.
 
     <root>/                         or a name, a version or a run directory itself
-        <name>/<version>/<run_id>/  a run: holds metadata.json, an episode log, or
-                                    (with a run-id-like name) checkpoints/
-            metadata.json        -> metadata, or the problem with it
-            train_episodes.jsonl -> episodes, total steps, last and best reward, bad lines
-            eval_episodes.jsonl  -> eval episodes, best eval block
-            checkpoints/*.mpk    -> steps present, latest, best, sizes
-            (every file)         -> disk size; the newest write -> live / stalled / finished
+        <name>/<version>/<run_id>/  a run (runlog.format.rundirs says what counts as one)
+            metadata.json        -> metadata, or the problem with it        (cheap)
+            checkpoints/*.mpk    -> steps present, latest, best, sizes       (cheap)
+            (every file)         -> disk size; the newest write -> state     (cheap)
+            train_episodes.jsonl -> episodes, env steps, last / best reward, statuses, bad lines
+            eval_episodes.jsonl  -> eval episodes, best eval block           (read the logs)
 
-A `Catalog` keeps, per run, the stat signature of each file it read, one `EpisodeLog` per
-log (so a rescan reads only appended bytes) and the last good metadata.json: the crate
-rewrites that file in place after every episode, so a scan can catch it empty or cut short.
-Such a read is retried once; if it is still half-written, the last good copy is served
-(with no problem shown), or, for a run never read whole, the problem says it is being written.
+Per log the catalog keeps a reader in summary mode (runlog.read.episodes: a few hundred bytes
+whatever the log's length), so a rescan reads only appended bytes. With a persistent index
+(runlog.read.index), a log whose stat has not changed since it was indexed is listed without
+being opened, a grown one is read from its indexed offset, and a log read from its start has
+its columns written to the index as it is parsed (when it is big enough to be worth it).
+
+`scan(max_read=...)` bounds the work: a log needing more new bytes than that is left for
+later, its figures None (`RunSummary.indexed` is False) until `read_logs` reads it. The
+dashboard lists a cold root at once this way and indexes in the background.
+
+metadata.json is rewritten in place by the crate after every episode, so a scan can catch it
+empty or cut short: such a read is retried once; if it is still half-written, the last good
+copy is served (with no problem shown), or, for a run never read whole, the problem says so.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import os
-import re
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from runlog.analysis.evals import EvalBlock
-from runlog.errors import MetadataError
 from runlog.format.layout import (
     BEST_CHECKPOINT,
     CHECKPOINTS_DIR,
@@ -41,15 +44,20 @@ from runlog.format.layout import (
     TRAIN_LOG,
     parse_checkpoint_step,
 )
-from runlog.format.records import RunMetadata, parse_metadata
+from runlog.format.metadata import read_metadata_file
+from runlog.format.records import RunMetadata
+from runlog.format.rundirs import FoundDir, looks_like_run, walk_runs
 from runlog.read.activity import (
     DEFAULT_LIVE_WINDOW,
     DEFAULT_STALL_WINDOW,
     RunState,
     classify,
-    last_write,
 )
-from runlog.read.episodes import EpisodeLog, refresh_many
+from runlog.read.summary import LogKind, LogStats, stats_from_json
+
+if TYPE_CHECKING:
+    from runlog.read.episodes import EpisodeLog
+    from runlog.read.index import ColumnWriter, RunIndex
 
 __all__ = [
     "DEFAULT_LIVE_WINDOW",
@@ -58,19 +66,17 @@ __all__ = [
     "CheckpointInfo",
     "RunState",
     "RunSummary",
-    "find_runs",
-    "is_run_dir",
     "scan_runs",
 ]
 
 METADATA_RETRY_DELAY = 0.02
 """Seconds to wait before the one re-read of a half-written metadata.json."""
-MAX_DEPTH = 8
-"""Directories deeper than this below the root are not searched for runs."""
+SAVE_EVERY = 5.0
+"""Seconds at least between two writes of the index by `scan` (`save_index` writes now)."""
 
-_RUN_ID_LIKE = re.compile(r"[0-9]{8}_[0-9]{6}")
 _Signature = tuple[int, int, int, int]  # (st_ino, st_size, st_mtime_ns, st_ctime_ns)
 _STATTED = frozenset({METADATA_FILE, TRAIN_LOG, EVAL_LOG})
+_LOG_FILES: dict[LogKind, str] = {"train": TRAIN_LOG, "eval": EVAL_LOG}
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,8 @@ class CheckpointInfo:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """One run as the catalog sees it. `problem` says in words what is wrong, or is None."""
+    """One run as the catalog sees it. `problem` says in words what is wrong, or is None.
+    `train` / `eval` are None while the logs have not been read yet (a first start)."""
 
     path: Path
     rel: str
@@ -98,25 +105,58 @@ class RunSummary:
     run_id: str
     metadata: RunMetadata | None
     problem: str | None
-    train_episodes: int
-    eval_episodes: int
-    total_steps: int
-    """Sum of the train episodes' lengths (the env step reached by logged episodes)."""
-    last_reward: float | None
-    """The last train episode's reward (None when there is none, or it was null)."""
-    best_reward: float | None
-    """The highest finite train episode reward, or None."""
-    best_eval: EvalBlock | None
+    train: LogStats | None
+    eval: LogStats | None
     checkpoints: tuple[CheckpointInfo, ...]
     disk_bytes: int
+    log_bytes: int
+    """Size of the two episode logs: what reading them costs."""
     last_write: float | None
     state: RunState
-    train_bad_lines: tuple[int, ...] = ()
-    eval_bad_lines: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+    @property
+    def indexed(self) -> bool:
+        """Whether the logs' figures are known (False: not read yet)."""
+        return self.train is not None and self.eval is not None
+
+    @property
+    def train_episodes(self) -> int:
+        return 0 if self.train is None else self.train.records
+
+    @property
+    def eval_episodes(self) -> int:
+        return 0 if self.eval is None else self.eval.records
+
+    @property
+    def total_steps(self) -> int:
+        """Sum of the train episodes' lengths (the env step reached by logged episodes)."""
+        return 0 if self.train is None else self.train.total_steps
+
+    @property
+    def last_reward(self) -> float | None:
+        """The last train episode's reward (None when there is none, or it was null)."""
+        return None if self.train is None else self.train.last_reward
+
+    @property
+    def best_reward(self) -> float | None:
+        """The highest finite train episode reward, or None."""
+        return None if self.train is None else self.train.best_reward
+
+    @property
+    def best_eval(self) -> EvalBlock | None:
+        return None if self.eval is None else self.eval.best_eval
+
+    @property
+    def train_bad_lines(self) -> tuple[int, ...]:
+        return () if self.train is None else self.train.bad_lines
+
+    @property
+    def eval_bad_lines(self) -> tuple[int, ...]:
+        return () if self.eval is None else self.eval.bad_lines
 
     @property
     def checkpoint_steps(self) -> tuple[int, ...]:
@@ -131,90 +171,23 @@ class RunSummary:
     def has_best(self) -> bool:
         return any(c.is_best for c in self.checkpoints)
 
-
-# -- finding runs ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Found:
-    """A run directory as the walk met it, with its listing (None when it could not be
-    listed) and the problem that stopped the listing."""
-
-    path: Path
-    entries: tuple[os.DirEntry[str], ...] | None
-    problem: str | None = None
+    def aged(self, now: float, live_window: float, stall_window: float) -> RunSummary:
+        """This summary with its state as of `now` (a state ages as the clock moves on)."""
+        state = classify(self.last_write, now, live_window, stall_window)
+        return self if state is self.state else dataclasses.replace(self, state=state)
 
 
-def is_run_dir(name: str, children: set[str]) -> bool:
-    """Whether a directory called `name` holding `children` is a run: it has metadata.json
-    or an episode log, or has a run-id-like name and a checkpoints/ directory."""
-    if METADATA_FILE in children or TRAIN_LOG in children or EVAL_LOG in children:
-        return True
-    return CHECKPOINTS_DIR in children and bool(_RUN_ID_LIKE.match(name))
-
-
-def _list(directory: Path) -> tuple[os.DirEntry[str], ...]:
-    with os.scandir(directory) as it:
-        return tuple(it)
-
-
-def _walk(root: Path) -> Iterator[_Found]:
-    """Run directories at or under `root`, in sorted order. Symlinked directories are not
-    entered (so a symlink loop ends); an unlistable directory is yielded with its problem."""
-    stack: list[tuple[Path, int]] = [(root, 0)]
-    while stack:
-        directory, depth = stack.pop()
-        try:
-            entries = _list(directory)
-        except PermissionError:
-            yield _Found(directory, None, f"permission denied: {directory}")
-            continue
-        except FileNotFoundError:
-            continue  # removed while we walked
-        except NotADirectoryError:
-            continue
-        except OSError as exc:
-            yield _Found(directory, None, f"cannot list {directory}: {exc.strerror or exc}")
-            continue
-        if is_run_dir(directory.name, {e.name for e in entries}):
-            yield _Found(directory, entries)
-            continue
-        if depth >= MAX_DEPTH:
-            continue
-        subdirs = []
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    subdirs.append(entry.name)
-            except OSError:
-                continue
-        # Reverse-sorted onto the stack, so runs come out in sorted order.
-        for name in sorted(subdirs, reverse=True):
-            stack.append((directory / name, depth + 1))
-
-
-def find_runs(root: Path, problems: list[str] | None = None) -> list[Path]:
-    """Every run directory at or under `root` (a runs root, a name, a version or a run).
-
-    Symlinked directories are not followed. A directory that cannot be listed is not
-    raised: its path is left out and its problem appended to `problems` when given.
-    """
-    found: list[Path] = []
-    for item in _walk(Path(root)):
-        if item.entries is None:
-            if problems is not None and item.problem is not None:
-                problems.append(item.problem)
-            continue
-        found.append(item.path)
-    return found
-
-
-# -- one run ----------------------------------------------------------------------------------
+# -- helpers ------------------------------------------------------------------------------------
 
 
 def _signature(st: os.stat_result) -> _Signature:
     # ctime too: a chmod that makes an unreadable file readable changes nothing else.
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _list(directory: Path) -> tuple[os.DirEntry[str], ...]:
+    with os.scandir(directory) as it:
+        return tuple(it)
 
 
 def _tree_bytes(directory: Path) -> int:
@@ -235,122 +208,127 @@ def _tree_bytes(directory: Path) -> int:
     return total
 
 
-def _is_transient(text: str) -> bool:
-    # The crate writes the whole file without a final newline: anything not ending in "}"
-    # is a rewrite caught midway (empty, or cut short).
-    return not text.strip() or not text.rstrip().endswith("}")
-
-
-_HALF_WRITTEN = "half-written"
-_MISSING = f"{METADATA_FILE} is missing"
-
-
-def _read_metadata_file(path: Path) -> RunMetadata | str:
-    """The metadata, `_HALF_WRITTEN`, or the problem in words."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return _MISSING
-    except PermissionError:
-        return f"permission denied: {path}"
-    except OSError as exc:
-        return f"{METADATA_FILE} is corrupt: cannot read {path}: {exc.strerror or exc}"
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # Cut short in the middle of a multi-byte character is still half-written.
-        if _is_transient(data.decode("utf-8", "replace")):
-            return _HALF_WRITTEN
-        return f"{METADATA_FILE} is corrupt: {path} is not UTF-8 ({exc.reason} at byte {exc.start})"
-    try:
-        return parse_metadata(text, path)
-    except MetadataError as exc:
-        return _HALF_WRITTEN if _is_transient(text) else f"{METADATA_FILE} is corrupt: {exc}"
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-@dataclass
-class _LogState:
-    """A cached episode log and what the catalog derived from it at one version."""
-
-    log: EpisodeLog
-    signature: _Signature | None = None
-    derived_at: int = -1
-    count: int = 0
-    total_steps: int = 0
-    last_reward: float | None = None
-    best_reward: float | None = None
-    best_eval: EvalBlock | None = None
+def _metadata_json(metadata: RunMetadata) -> dict[str, Any]:
+    return dataclasses.asdict(metadata)
 
 
-@dataclass
-class _RunCache:
-    train: _LogState
-    eval: _LogState
-    metadata_signature: _Signature | None = None
-    metadata: RunMetadata | None = None
-    metadata_problem: str | None = None
-    last_good: RunMetadata | None = None
-    summary: RunSummary | None = None
-    inputs: tuple[object, ...] = field(default_factory=tuple)
+def _metadata_from(obj: Any) -> RunMetadata:
+    metadata = RunMetadata(**obj)
+    for name in ("name", "version", "run_id", "started_at", "last_updated"):
+        if not isinstance(getattr(metadata, name), str):
+            raise TypeError(f"metadata field {name} is not a string")
+    for name in ("total_steps", "total_episodes"):
+        value = getattr(metadata, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"metadata field {name} is not a whole number")
+    return metadata
 
 
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+class _Log:
+    """One episode log of one run: its reader (created when the log must be read), what the
+    index holds of it, and its figures as of the last look."""
+
+    def __init__(self, path: Path, kind: LogKind, indexed: Any) -> None:
+        self.path = path
+        self.kind: LogKind = kind
+        self.reader: EpisodeLog | None = None
+        self.indexed: dict[str, Any] | None = indexed if isinstance(indexed, dict) else None
+        self.signature: _Signature | None = None
+        """The file's stat when the figures were last settled (None: settle again)."""
+        self.seen: _Signature | None = None
+        """The stat the last `look` took (a read that follows settles under it)."""
+        self.size = 0
+        self.stats: LogStats | None = None
+
+    def look(self, st: os.stat_result | None) -> int:
+        """Take the file's stat; return how many bytes must be read to bring the figures up
+        to date (0: none; the figures are settled from memory or the index)."""
+        if st is None:
+            # Not there (yet): no episode logged. A reader that had read it starts over.
+            if self.reader is not None and self.reader.mark is not None:
+                self.reader.refresh()
+            self.signature, self.size, self.indexed = None, 0, None
+            self.stats = LogStats(self.kind)
+            return 0
+        signature = _signature(st)
+        self.seen = signature
+        self.size = st.st_size
+        reader = self.reader
+        if (
+            signature == self.signature
+            and self.stats is not None
+            and (reader is None or reader.problem is None)
+        ):
+            return 0
+        if (
+            reader is None
+            and self.indexed is not None
+            and self.indexed.get("signature") == list(signature)
+        ):
+            try:
+                self.stats = stats_from_json(self.indexed["summary"], self.kind)
+                self.signature = signature
+                return 0
+            except (KeyError, TypeError, ValueError):
+                self.indexed = None  # not what was written: read the log instead
+        start = 0
+        if reader is not None:
+            start = reader.offset
+        elif self.indexed is not None:
+            start = _indexed_offset(self.indexed)
+        return max(1, st.st_size - start) if st.st_size >= start else st.st_size
 
 
-def _best_eval(steps: npt.NDArray[np.int64], rewards: npt.NDArray[np.float64]) -> EvalBlock | None:
-    """`runlog.analysis.evals.best_block(eval_blocks(frame))` computed with numpy alone: the catalog
-    calls it for every run, where a pandas groupby per run would dominate a 10,000-run scan.
-    Same rules: blocks by step; a block with a null reward never best; first highest mean.
-    The statistics agree with pandas' up to float rounding in the last bits.
-    """
-    if len(steps) == 0:
-        return None
-    if (steps[1:] < steps[:-1]).any():
-        order = np.argsort(steps, kind="stable")
-        steps = steps[order]
-        rewards = rewards[order]
-    finite = np.isfinite(rewards)
-    starts = np.flatnonzero(np.concatenate(([True], steps[1:] != steps[:-1])))
-    counts = np.diff(np.append(starts, len(steps)))
-    finite_counts = np.add.reduceat(finite, starts, dtype=np.int64)
-    sums = np.add.reduceat(np.where(finite, rewards, 0.0), starts)
-    eligible = finite_counts == counts  # n_null == 0 (and n >= 1, so the mean is finite)
-    if not eligible.any():
-        return None
-    best = int(np.argmax(np.where(eligible, sums / counts, -np.inf)))
-    start, n = int(starts[best]), int(counts[best])
-    block = rewards[start : start + n].tolist()
-    mean = math.fsum(block) / n
-    std = math.sqrt(math.fsum((x - mean) ** 2 for x in block) / (n - 1)) if n > 1 else 0.0
-    ordered = sorted(block)
-    middle = n // 2
-    median = ordered[middle] if n % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-    return EvalBlock(
-        step=int(steps[start]),
-        n=n,
-        mean=mean,
-        std=std,
-        min=ordered[0],
-        max=ordered[-1],
-        median=median,
-        n_null=0,
-    )
+def _indexed_offset(entry: dict[str, Any]) -> int:
+    try:
+        return int(entry["mark"]["offset"])
+    except (KeyError, TypeError, ValueError):
+        return 0
+
+
+class _Run:
+    def __init__(self, path: Path, key: str, indexed: Any) -> None:
+        self.path = path
+        self.key = key
+        entry = indexed if isinstance(indexed, dict) else {}
+        self.train = _Log(path / TRAIN_LOG, "train", entry.get("train"))
+        self.eval = _Log(path / EVAL_LOG, "eval", entry.get("eval"))
+        self.metadata_signature: _Signature | None = None
+        self.metadata: RunMetadata | None = None
+        self.metadata_problem: str | None = None
+        self.last_good: RunMetadata | None = None
+        self.indexed_metadata: Any = entry.get("metadata")
+        self.summary: RunSummary | None = None
+        self.inputs: tuple[object, ...] = ()
+
+    def logs(self) -> tuple[_Log, _Log]:
+        return self.train, self.eval
+
+    def entry(self) -> dict[str, Any]:
+        """This run as the index stores it."""
+        metadata = None
+        if self.metadata_signature is not None:
+            metadata = {
+                "signature": list(self.metadata_signature),
+                "value": None if self.metadata is None else _metadata_json(self.metadata),
+                "problem": self.metadata_problem,
+            }
+        return {"metadata": metadata, "train": self.train.indexed, "eval": self.eval.indexed}
 
 
 # -- the catalog --------------------------------------------------------------------------------
 
 
 class Catalog:
-    """Summaries of every run under `root`, cheap to rescan: per-run work is cached by each
-    file's (inode, size, mtime, ctime), and episode logs are read incrementally.
+    """Summaries of every run under `root`, cheap to rescan (see the module doc).
 
-    A run is live when it wrote within `live_window` seconds, stalled within
-    `stall_window`, finished otherwise. Thread-safe.
+    A run is live when it wrote within `live_window` seconds, stalled within `stall_window`,
+    finished otherwise. `index` (runlog.read.index) makes restarts cost only what changed.
+    Thread-safe; logs are read outside the catalog's lock, so a long read never blocks a scan.
     """
 
     def __init__(
@@ -358,143 +336,356 @@ class Catalog:
         root: Path,
         live_window: float = DEFAULT_LIVE_WINDOW,
         stall_window: float = DEFAULT_STALL_WINDOW,
+        *,
+        index: RunIndex | None = None,
     ) -> None:
         self.root = Path(root)
         self.live_window = live_window
         self.stall_window = stall_window
-        self._runs: dict[Path, _RunCache] = {}
+        self.index = index
+        self._index_root = self.root.resolve() if index is not None else self.root
+        self._indexed: dict[str, Any] = (
+            index.load_root(self._index_root) if index is not None else {}
+        )
+        self._runs: dict[Path, _Run] = {}
         self._lock = threading.RLock()
+        self._dirty: set[str] = set()
+        self._gone: set[str] = set()
+        self._last_save = 0.0
         self.problems: list[str] = []
         """Directories the last scan could not list (besides runs, which carry their own)."""
 
-    def scan(self, now: float | None = None) -> list[RunSummary]:
-        """Summaries of every run under the root, sorted by path. Never raises for a bad run."""
-        with self._lock:
-            moment = time.time() if now is None else now
-            problems: list[str] = []
-            runs: list[_Found] = []
-            for item in _walk(self.root):
-                if item.entries is None and not self._looks_like_run(item.path):
-                    problems.append(item.problem or f"cannot list {item.path}")
-                else:
-                    runs.append(item)
-            summaries = self._summarise_all(runs, moment)
-            for gone in set(self._runs) - {item.path for item in runs}:
-                del self._runs[gone]
-            self.problems = problems
-            return summaries
+    # -- listing ----------------------------------------------------------------------------
 
-    def summary(self, run_dir: Path, now: float | None = None) -> RunSummary:
+    def scan(self, now: float | None = None, *, max_read: int | None = None) -> list[RunSummary]:
+        """Summaries of every run under the root, sorted by path. Never raises for a bad run.
+
+        A log needing more than `max_read` new bytes is left unread (None: read them all);
+        its run is summarised with what is known (`RunSummary.indexed` False at first)."""
+        moment = time.time() if now is None else now
+        problems: list[str] = []
+        found: list[FoundDir] = []
+        for item in walk_runs(self.root):
+            if item.entries is None and not looks_like_run(self.root, item.path):
+                problems.append(item.problem or f"cannot list {item.path}")
+            else:
+                found.append(item)
+        with self._lock:
+            looked = [self._look(item) for item in found]
+            for gone in set(self._runs) - {item.path for item in found}:
+                self._gone.add(self._runs.pop(gone).key)
+            self.problems = problems
+        self._read([log for one in looked for log in one.to_read(max_read)])
+        with self._lock:
+            summaries = [self._summarise(one, moment) for one in looked]
+        if time.monotonic() - self._last_save >= SAVE_EVERY:
+            self.save_index()
+        return summaries
+
+    def summary(
+        self, run_dir: Path, now: float | None = None, *, max_read: int | None = None
+    ) -> RunSummary:
         """The summary of one run directory (cached like a scan's)."""
         run_dir = Path(run_dir)
-        with self._lock:
-            try:
-                item = _Found(run_dir, _list(run_dir))
-            except PermissionError:
-                item = _Found(run_dir, None, f"permission denied: {run_dir}")
-            except OSError as exc:
-                item = _Found(run_dir, None, f"cannot list {run_dir}: {exc.strerror or exc}")
-            return self._summarise_all([item], time.time() if now is None else now)[0]
-
-    def episode_logs(self, run_dir: Path) -> tuple[EpisodeLog, EpisodeLog]:
-        """The (train, eval) readers this catalog keeps for `run_dir`, as of its last
-        summary; use them to read further (frame, extras keys) without a second parse."""
-        with self._lock:
-            cache = self._cache_for(Path(run_dir))
-            return cache.train.log, cache.eval.log
-
-    def _looks_like_run(self, path: Path) -> bool:
-        """An unlistable directory with a run-id-like name, or at run depth below the root
-        (root/name/version/run_id), is listed as a run with its problem; any other goes to
-        `problems`."""
-        if _RUN_ID_LIKE.match(path.name):
-            return True
         try:
-            return len(path.relative_to(self.root).parts) == 3
-        except ValueError:
-            return False
+            item = FoundDir(run_dir, _list(run_dir))
+        except PermissionError:
+            item = FoundDir(run_dir, None, f"permission denied: {run_dir}")
+        except OSError as exc:
+            item = FoundDir(run_dir, None, f"cannot list {run_dir}: {exc.strerror or exc}")
+        with self._lock:
+            looked = self._look(item)
+        self._read(looked.to_read(max_read))
+        with self._lock:
+            return self._summarise(looked, time.time() if now is None else now)
 
-    # ------------------------------------------------------------------ per run
+    def read_logs(
+        self,
+        run_dirs: Iterable[Path],
+        progress: Callable[[Path, int], None] | None = None,
+    ) -> None:
+        """Read (and index) every log of these runs not read yet, one run at a time;
+        `progress(run_dir, log_bytes)` is called after each run."""
+        for run_dir in run_dirs:
+            with self._lock:
+                run = self._runs.get(Path(run_dir))
+            if run is None:
+                continue
+            self._read([log for log in run.logs() if log.stats is None or log.reader is not None])
+            if progress is not None:
+                progress(run.path, run.train.size + run.eval.size)
 
-    def _cache_for(self, run_dir: Path) -> _RunCache:
-        cache = self._runs.get(run_dir)
-        if cache is None:
-            cache = _RunCache(
-                train=_LogState(EpisodeLog(run_dir / TRAIN_LOG, "train")),
-                eval=_LogState(EpisodeLog(run_dir / EVAL_LOG, "eval")),
+    def unread(self) -> list[Path]:
+        """Runs listed whose logs have not been read yet (a cold start), in sorted order."""
+        with self._lock:
+            return sorted(
+                path
+                for path, run in self._runs.items()
+                if run.train.stats is None or run.eval.stats is None
             )
-            self._runs[run_dir] = cache
-        return cache
 
-    def _summarise_all(self, items: list[_Found], now: float) -> list[RunSummary]:
-        """Stat every run's files, refresh the changed logs together (`refresh_many`:
-        one pyarrow call for many small logs), then summarise each run."""
-        prepared: list[tuple[_Found, _RunCache, dict[str, os.stat_result]]] = []
-        stale: list[EpisodeLog] = []
-        for item in items:
-            cache = self._cache_for(item.path)
-            stats: dict[str, os.stat_result] = {}
-            for entry in item.entries or ():
-                if entry.name in _STATTED:
-                    try:
-                        stats[entry.name] = entry.stat()
-                    except OSError:
-                        continue
-            if item.entries is not None:
-                for log_state, file_name in ((cache.train, TRAIN_LOG), (cache.eval, EVAL_LOG)):
-                    st = stats.get(file_name)
-                    signature = _signature(st) if st is not None else None
-                    if (
-                        signature is None
-                        or signature != log_state.signature
-                        or log_state.log.problem is not None
-                    ):
-                        stale.append(log_state.log)
-                        log_state.signature = signature
-            prepared.append((item, cache, stats))
-        refresh_many(stale)
-        return [self._summarise(item, cache, stats, now) for item, cache, stats in prepared]
+    def reader(self, run_dir: Path, kind: LogKind) -> EpisodeLog:
+        """The reader this catalog keeps for one log of `run_dir` (created if needed). Its
+        columns are attached and dropped by the data provider (runlog.provider)."""
+        from runlog.read.episodes import EpisodeLog
 
-    def _summarise(
-        self, item: _Found, cache: _RunCache, stats: dict[str, os.stat_result], now: float
-    ) -> RunSummary:
-        run_dir = item.path
+        with self._lock:
+            run = self._run_for(Path(run_dir))
+            log = run.train if kind == "train" else run.eval
+            if log.reader is None:
+                log.reader = EpisodeLog(log.path, kind, columns=False)
+                self._restore(log)
+            return log.reader
+
+    def indexed_columns(self, run_dir: Path, kind: LogKind) -> dict[str, Any] | None:
+        """The index's columns entry for one log of `run_dir`, if any."""
+        with self._lock:
+            run = self._runs.get(Path(run_dir))
+            log = None if run is None else (run.train if kind == "train" else run.eval)
+            columns = None if log is None or log.indexed is None else log.indexed.get("columns")
+            return columns if isinstance(columns, dict) else None
+
+    def record(self, run_dir: Path, kind: LogKind, columns: dict[str, Any] | None = None) -> None:
+        """Take note of a read someone else made with this catalog's reader (the provider,
+        opening a run): its figures, and the columns it wrote to the index."""
+        with self._lock:
+            run = self._runs.get(Path(run_dir))
+            if run is None:
+                return
+            log = run.train if kind == "train" else run.eval
+            log.seen = None  # read by someone else: no stat of ours came before it
+            self._settle(run, log, columns)
+
+    def save_index(self) -> None:
+        """Write what changed to the index now (nothing without an index)."""
+        index = self.index
+        if index is None:
+            return
+        with self._lock:
+            self._last_save = time.monotonic()
+            if not self._dirty and not self._gone:
+                return
+            entries = {
+                run.key: run.entry() for run in self._runs.values() if run.key in self._dirty
+            }
+            gone = set(self._gone)
+            self._dirty.clear()
+            self._gone.clear()
+        index.save_root(self._index_root, entries, gone=gone)
+
+    # -- per run ----------------------------------------------------------------------------
+
+    def _key(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def _run_for(self, path: Path) -> _Run:
+        run = self._runs.get(path)
+        if run is None:
+            key = self._key(path)
+            run = _Run(path, key, self._indexed.get(key))
+            self._runs[path] = run
+        return run
+
+    def _look(self, item: FoundDir) -> _Looked:
+        """Stat the run's files, settle its metadata and say how much of each log is new."""
+        run = self._run_for(item.path)
+        if item.entries is None:
+            return _Looked(item, run, (0, 0), {})
+        stats: dict[str, os.stat_result] = {}
+        for entry in item.entries:
+            if entry.name in _STATTED:
+                try:
+                    stats[entry.name] = entry.stat()
+                except OSError:
+                    continue
+        self._read_metadata(run, stats.get(METADATA_FILE))
+        needs = (run.train.look(stats.get(TRAIN_LOG)), run.eval.look(stats.get(EVAL_LOG)))
+        return _Looked(item, run, needs, stats)
+
+    def _restore(self, log: _Log) -> None:
+        """Put a fresh reader where the index says the log was read to."""
+        from runlog.read.summary import LogSummary
+        from runlog.read.tail import Mark
+
+        entry, reader = log.indexed, log.reader
+        if entry is None or reader is None:
+            return
+        try:
+            mark = Mark.from_json(entry["mark"])
+            summary = LogSummary.from_json(entry["summary"], log.kind)
+            statuses = [str(s) for s in entry["statuses"]]
+        except (KeyError, TypeError, ValueError):
+            log.indexed = None
+            return
+        reader.restore(mark, summary, statuses)
+
+    def _read(self, logs: list[_Log]) -> None:
+        """Read the new bytes of `logs` (outside the catalog's lock): big ones alone, the
+        columns of a big log read from its start written to the index on the way; small ones
+        together (`refresh_many`)."""
+        if not logs:
+            return
+        from runlog.read.episodes import ALONE_ABOVE, EpisodeLog, refresh_many
+        from runlog.read.index import COLUMNS_ABOVE, columns_entry
+
+        with self._lock:
+            for log in logs:
+                if log.reader is None:
+                    log.reader = EpisodeLog(log.path, log.kind, columns=False)
+                    self._restore(log)
+            # A reader busy with a long read (a run being opened) is left to it.
+            jobs = [
+                (log, log.reader) for log in logs if log.reader is not None and not log.reader.busy
+            ]
+        small: list[EpisodeLog] = []
+        written: dict[int, dict[str, Any] | None] = {}
+        for log, reader in jobs:
+            writer: ColumnWriter | None = None
+            if (
+                self.index is not None
+                and reader.offset == 0
+                and not reader.has_columns
+                and log.size >= COLUMNS_ABOVE
+            ):
+                writer = self.index.column_writer(self._index_root, self._key(log.path), log.kind)
+            if writer is None and log.size - reader.offset <= ALONE_ABOVE:
+                small.append(reader)
+                continue
+            reader.refresh(sink=writer)
+            written[id(log)] = columns_entry(writer, reader)
+        refresh_many(small)
+        with self._lock:
+            for log, _reader in jobs:
+                run = self._runs.get(log.path.parent)
+                if run is not None:
+                    self._settle(run, log, written.get(id(log)))
+
+    def _settle(self, run: _Run, log: _Log, columns: dict[str, Any] | None) -> None:
+        """Take a reader's state as the log's figures and index entry."""
+        reader = log.reader
+        if reader is None:
+            return
+        log.stats = reader.stats()
+        mark = reader.mark
+        # Settled under the stat taken BEFORE the read: a file that grew meanwhile has another
+        # stat by the next look, so its new bytes are read then. Without one (a read made by
+        # someone else), a stat taken now serves only if the file holds exactly what was read.
+        signature = log.seen
+        if signature is None:
+            try:
+                st = os.stat(log.path)
+                if mark is not None and st.st_size == mark.offset:
+                    signature = _signature(st)
+            except OSError:
+                pass
+        log.signature = signature
+        if mark is None or reader.problem is not None:
+            log.indexed = None
+            return
+        old = log.indexed.get("columns") if log.indexed is not None else None
+        if columns is None and isinstance(old, dict) and not _same_file(old, mark.to_json()):
+            old = None
+        log.indexed = {
+            "signature": None if signature is None else list(signature),
+            "mark": mark.to_json(),
+            "summary": reader.summary.to_json(),
+            "statuses": reader.status_names,
+            "columns": columns if columns is not None else old,
+        }
+        self._dirty.add(run.key)
+
+    def _read_metadata(self, run: _Run, st: os.stat_result | None) -> None:
+        """Read metadata.json into `run` unless its stat is unchanged since a settled read.
+
+        Half-written (the crate rewrites it in place): retried once after a short pause,
+        then the last good copy is served with no problem, or, if there is none, the
+        problem says so. Such a read is not cached, so the next scan tries again.
+        """
+        if st is None:
+            if run.metadata_signature is not None or run.metadata_problem is None:
+                self._dirty.add(run.key)
+            run.metadata_signature, run.metadata = None, None
+            run.metadata_problem = f"{METADATA_FILE} is missing"
+            return
+        signature = _signature(st)
+        if signature == run.metadata_signature:
+            return
+        cached = run.indexed_metadata
+        run.indexed_metadata = None
+        if isinstance(cached, dict) and cached.get("signature") == list(signature):
+            try:
+                value = cached.get("value")
+                run.metadata = run.last_good = None if value is None else _metadata_from(value)
+                run.metadata_problem = cached.get("problem")
+                if run.metadata is not None or isinstance(run.metadata_problem, str):
+                    run.metadata_signature = signature
+                    return
+            except (TypeError, ValueError):
+                pass
+        read = read_metadata_file(run.path / METADATA_FILE)
+        if read.outcome == "half-written":
+            time.sleep(METADATA_RETRY_DELAY)
+            read = read_metadata_file(run.path / METADATA_FILE)
+        if read.outcome == "half-written":
+            run.metadata_signature = None
+            run.metadata = run.last_good
+            run.metadata_problem = (
+                None
+                if run.last_good is not None
+                else f"{METADATA_FILE} is being written (half-written); retrying"
+            )
+            return
+        # Cached under the stat taken before reading: had the file changed meanwhile, the
+        # next scan sees a new signature and reads again.
+        run.metadata_signature = signature if read.outcome != "missing" else None
+        run.metadata = read.metadata
+        if read.metadata is not None:
+            run.last_good = read.metadata
+        run.metadata_problem = read.problem
+        self._dirty.add(run.key)
+
+    def _summarise(self, looked: _Looked, now: float) -> RunSummary:
+        item, run, stats = looked.item, looked.run, looked.stats
+        run_dir = run.path
         entries = {e.name: e for e in item.entries or ()}
         problems: list[str] = []
         if item.entries is None:
             # Nothing inside can be read: say so once, not once per file.
             problems.append(item.problem or f"cannot list {run_dir}")
         else:
-            self._read_metadata(cache, run_dir / METADATA_FILE, stats.get(METADATA_FILE))
-            if cache.metadata_problem:
-                problems.append(cache.metadata_problem)
-            self._derive(cache.train)
-            self._derive(cache.eval)
-            for log_state, file_name in ((cache.train, TRAIN_LOG), (cache.eval, EVAL_LOG)):
-                if log_state.log.problem:
-                    problems.append(log_state.log.problem)
-                bad = log_state.log.bad_line_count
+            if run.metadata_problem:
+                problems.append(run.metadata_problem)
+            for log, file_name in ((run.train, TRAIN_LOG), (run.eval, EVAL_LOG)):
+                reader = log.reader
+                if reader is not None and reader.problem:
+                    problems.append(reader.problem)
+                bad = 0 if log.stats is None else log.stats.bad_line_count
                 if bad:
                     problems.append(f"{_plural(bad, 'bad line')} in {file_name}")
 
-        checkpoints, checkpoint_bytes = self._checkpoints(run_dir, entries.get(CHECKPOINTS_DIR))
-        disk_bytes = checkpoint_bytes + self._other_bytes(run_dir, entries, stats)
-        written = last_write(run_dir)
+        checkpoints, checkpoint_bytes = _checkpoints(run_dir, entries.get(CHECKPOINTS_DIR))
+        disk_bytes = checkpoint_bytes + _other_bytes(run_dir, entries, stats)
+        mtimes = [st.st_mtime for st in stats.values()]
+        written = max(mtimes) if mtimes else None
         state = classify(written, now, self.live_window, self.stall_window)
         problem = "; ".join(problems) if problems else None
-
+        log_bytes = run.train.size + run.eval.size
         inputs = (
             problem,
-            cache.metadata,
-            cache.train.derived_at,
-            cache.eval.derived_at,
+            run.metadata,
+            run.train.stats,
+            run.eval.stats,
             checkpoints,
             disk_bytes,
+            log_bytes,
             written,
             state,
         )
-        if cache.summary is not None and cache.inputs == inputs:
-            return cache.summary
+        if run.summary is not None and run.inputs == inputs:
+            return run.summary
         parts = run_dir.parts
         name, version, run_id = (("",) * 3 + tuple(parts))[-3:]
         summary = RunSummary(
@@ -503,144 +694,117 @@ class Catalog:
             name=name,
             version=version,
             run_id=run_id,
-            metadata=cache.metadata,
+            metadata=run.metadata,
             problem=problem,
-            train_episodes=cache.train.count,
-            eval_episodes=cache.eval.count,
-            total_steps=cache.train.total_steps,
-            last_reward=cache.train.last_reward,
-            best_reward=cache.train.best_reward,
-            best_eval=cache.eval.best_eval,
+            train=run.train.stats,
+            eval=run.eval.stats,
             checkpoints=checkpoints,
             disk_bytes=disk_bytes,
+            log_bytes=log_bytes,
             last_write=written,
             state=state,
-            train_bad_lines=tuple(cache.train.log.bad_lines),
-            eval_bad_lines=tuple(cache.eval.log.bad_lines),
         )
-        cache.summary = summary
-        cache.inputs = inputs
+        run.summary = summary
+        run.inputs = inputs
         return summary
 
-    def _read_metadata(self, cache: _RunCache, path: Path, st: os.stat_result | None) -> None:
-        """Read metadata.json into `cache` unless its stat is unchanged since a settled read.
 
-        Half-written (the crate rewrites it in place): retried once after a short pause,
-        then the last good copy is served with no problem, or, if there is none, the
-        problem says so. Such a read is not cached, so the next scan tries again.
-        """
-        if st is None:
-            cache.metadata_signature, cache.metadata = None, None
-            cache.metadata_problem = f"{METADATA_FILE} is missing"
-            return
-        signature = _signature(st)
-        if signature == cache.metadata_signature:
-            return
-        outcome = _read_metadata_file(path)
-        if outcome is _HALF_WRITTEN:
-            time.sleep(METADATA_RETRY_DELAY)
-            outcome = _read_metadata_file(path)
-        if outcome is _HALF_WRITTEN:
-            cache.metadata_signature = None
-            cache.metadata = cache.last_good
-            cache.metadata_problem = (
-                None
-                if cache.last_good is not None
-                else f"{METADATA_FILE} is being written (half-written); retrying"
-            )
-        elif isinstance(outcome, RunMetadata):
-            # Cached under the stat taken before reading: had the file changed meanwhile,
-            # the next scan sees a new signature and reads again.
-            cache.metadata_signature = signature
-            cache.metadata = cache.last_good = outcome
-            cache.metadata_problem = None
-        else:
-            cache.metadata_signature = None if outcome == _MISSING else signature
-            cache.metadata = None
-            cache.metadata_problem = outcome
+@dataclass(frozen=True)
+class _Looked:
+    """A run as one look found it: its listing, its state, new bytes per log, its files' stats."""
 
-    def _derive(self, state: _LogState) -> None:
-        """Counts and rewards from a log, recomputed only when its version moved."""
-        log = state.log
-        if state.derived_at == log.version:
-            return
-        state.derived_at = log.version
-        state.count = log.total_records
-        state.total_steps = log.total_steps
-        if log.kind == "train":
-            rewards = log.column("reward")
-            state.last_reward = _finite_or_none(float(rewards[-1])) if len(rewards) else None
-            finite = rewards[np.isfinite(rewards)]
-            state.best_reward = float(finite.max()) if len(finite) else None
-        else:
-            state.best_eval = _best_eval(log.column("step"), log.column("reward"))
+    item: FoundDir
+    run: _Run
+    needs: tuple[int, int]
+    stats: dict[str, os.stat_result]
 
-    def _checkpoints(
-        self, run_dir: Path, entry: os.DirEntry[str] | None
-    ) -> tuple[tuple[CheckpointInfo, ...], int]:
-        if entry is None:
-            return (), 0
-        directory = run_dir / CHECKPOINTS_DIR
+    def to_read(self, max_read: int | None) -> list[_Log]:
+        return [
+            log
+            for log, n in zip(self.run.logs(), self.needs, strict=True)
+            if n and (max_read is None or n <= max_read)
+        ]
+
+
+def _same_file(columns: dict[str, Any], mark: dict[str, Any]) -> bool:
+    """Whether a columns entry was taken on the file `mark` is on, no further than it."""
+    try:
+        theirs = columns["mark"]
+        return bool(
+            theirs["device"] == mark["device"]
+            and theirs["inode"] == mark["inode"]
+            and theirs["offset"] <= mark["offset"]
+        )
+    except (KeyError, TypeError):
+        return False
+
+
+def _checkpoints(
+    run_dir: Path, entry: os.DirEntry[str] | None
+) -> tuple[tuple[CheckpointInfo, ...], int]:
+    if entry is None:
+        return (), 0
+    directory = run_dir / CHECKPOINTS_DIR
+    try:
+        if not entry.is_dir(follow_symlinks=False):
+            return (), entry.stat(follow_symlinks=False).st_size
+        children = _list(directory)
+    except OSError:
+        return (), 0
+    found: list[CheckpointInfo] = []
+    total = 0
+    for child in children:
         try:
-            if not entry.is_dir(follow_symlinks=False):
-                return (), entry.stat(follow_symlinks=False).st_size
-            children = _list(directory)
+            if child.is_dir(follow_symlinks=False):
+                total += _tree_bytes(directory / child.name)
+                continue
+            own = child.stat(follow_symlinks=False)
         except OSError:
-            return (), 0
-        found: list[CheckpointInfo] = []
-        total = 0
-        for child in children:
-            try:
-                if child.is_dir(follow_symlinks=False):
-                    total += _tree_bytes(directory / child.name)
-                    continue
-                own = child.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            total += own.st_size
-            step = parse_checkpoint_step(child.name)
-            is_latest = child.name == LATEST_CHECKPOINT
-            is_best = child.name == BEST_CHECKPOINT
-            if step is None and not is_latest and not is_best:
-                continue
-            try:
-                st = child.stat()  # a symlinked checkpoint: describe what it points to
-            except OSError:
-                st = own
-            found.append(
-                CheckpointInfo(
-                    name=child.name,
-                    path=directory / child.name,
-                    step=step,
-                    size=st.st_size,
-                    mtime=st.st_mtime,
-                    is_latest=is_latest,
-                    is_best=is_best,
-                )
+            continue
+        total += own.st_size
+        step = parse_checkpoint_step(child.name)
+        is_latest = child.name == LATEST_CHECKPOINT
+        is_best = child.name == BEST_CHECKPOINT
+        if step is None and not is_latest and not is_best:
+            continue
+        try:
+            st = child.stat() if child.is_symlink() else own  # a link: what it points to
+        except OSError:
+            st = own
+        found.append(
+            CheckpointInfo(
+                name=child.name,
+                path=directory / child.name,
+                step=step,
+                size=st.st_size,
+                mtime=st.st_mtime,
+                is_latest=is_latest,
+                is_best=is_best,
             )
-        found.sort(key=lambda c: (c.step is None, c.step or 0, c.is_best, c.name))
-        return tuple(found), total
+        )
+    found.sort(key=lambda c: (c.step is None, c.step or 0, c.is_best, c.name))
+    return tuple(found), total
 
-    def _other_bytes(
-        self,
-        run_dir: Path,
-        entries: dict[str, os.DirEntry[str]],
-        stats: dict[str, os.stat_result],
-    ) -> int:
-        total = 0
-        for name, entry in entries.items():
-            if name == CHECKPOINTS_DIR:
-                continue
-            try:
-                if name in stats and not entry.is_symlink():
-                    total += stats[name].st_size
-                elif entry.is_dir(follow_symlinks=False):
-                    total += _tree_bytes(run_dir / name)
-                else:
-                    total += entry.stat(follow_symlinks=False).st_size
-            except OSError:
-                continue
-        return total
+
+def _other_bytes(
+    run_dir: Path,
+    entries: dict[str, os.DirEntry[str]],
+    stats: dict[str, os.stat_result],
+) -> int:
+    total = 0
+    for name, entry in entries.items():
+        if name == CHECKPOINTS_DIR:
+            continue
+        try:
+            if name in stats and not entry.is_symlink():
+                total += stats[name].st_size
+            elif entry.is_dir(follow_symlinks=False):
+                total += _tree_bytes(run_dir / name)
+            else:
+                total += entry.stat(follow_symlinks=False).st_size
+        except OSError:
+            continue
+    return total
 
 
 def scan_runs(
@@ -651,3 +815,4 @@ def scan_runs(
 ) -> list[RunSummary]:
     """One-off scan: the summaries of every run under `root` (see `Catalog.scan`)."""
     return Catalog(root, live_window, stall_window).scan(now)
+

@@ -1,6 +1,7 @@
 """Which runs changed on disk: one watchdog observer per (process, runs root).
 
-    <root>/<name>/<version>/<run_id>/...     an event here bumps run key "name/version/run_id"
+    <root>/<name>/<version>/<run_id>/...     an event here counts as a change of the run
+                                             "name/version/run_id" (runlog.format.rundirs)
     <root>/<name>/<version>/                 a directory created/deleted/moved at or above
                                              run depth is a *structure* change
 
@@ -53,6 +54,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from runlog.format.rundirs import RUN_DEPTH, rel_parts, run_key
+
 __all__ = ["RunWatcher", "get_watcher", "stop_all_watchers"]
 
 _log = logging.getLogger(__name__)
@@ -87,7 +90,6 @@ _CHANGE_TYPES = frozenset(
     }
 )
 _STRUCTURE_TYPES = frozenset({EVENT_TYPE_CREATED, EVENT_TYPE_MOVED, EVENT_TYPE_DELETED})
-_RUN_DEPTH = 3  # name / version / run_id
 _JOIN_TIMEOUT = 5.0
 
 DEFAULT_RETRY_INTERVAL = 2.0
@@ -126,14 +128,14 @@ class RunWatcher:
         self._life_lock = threading.Lock()
         self._sequence = 0
         self._structure_seq = 0
-        self._versions: dict[str, int] = {}
+        self._changes: dict[str, int] = {}
         self._last_seq: OrderedDict[str, int] = OrderedDict()  # oldest change first
         self._observer: BaseObserver | None = None
         self._root_ident: tuple[int, int] | None = None
         self._next_attempt = 0.0
         self._stopped = False
         self._problem: str | None = None
-        self._generation = 0
+        self._observers_started = 0
 
     # ----- reading the counters -------------------------------------------------
 
@@ -143,9 +145,9 @@ class RunWatcher:
         return self._problem
 
     @property
-    def generation(self) -> int:
+    def observers_started(self) -> int:
         """How many observers have been started for this root (1 + rebuilds)."""
-        return self._generation
+        return self._observers_started
 
     @property
     def sequence(self) -> int:
@@ -154,25 +156,25 @@ class RunWatcher:
             return self._sequence
 
     @property
-    def structure_version(self) -> int:
+    def structure_sequence(self) -> int:
         """Sequence number of the newest name/version/run directory created, deleted or moved."""
         with self._lock:
             return self._structure_seq
 
     @property
-    def versions(self) -> dict[str, int]:
+    def change_counts(self) -> dict[str, int]:
         """A copy of the per-run change counters, keyed "name/version/run_id"."""
         with self._lock:
-            return dict(self._versions)
+            return dict(self._changes)
 
     def cursor(self) -> int:
         """The current sequence: pass it to `changes_since` later to get what happened after now."""
         return self.sequence
 
-    def run_version(self, key: str) -> int:
+    def run_changes(self, key: str) -> int:
         """How many relevant events touched run `key` ("name/version/run_id"); 0 if none."""
         with self._lock:
-            return self._versions.get(key, 0)
+            return self._changes.get(key, 0)
 
     def changes_since(self, cursor: int) -> tuple[int, set[str], bool]:
         """(new cursor, run keys changed after `cursor`, whether the run tree's structure changed).
@@ -263,7 +265,7 @@ class RunWatcher:
         self._observer = observer
         self._root_ident = ident
         self._problem = None
-        self._generation += 1
+        self._observers_started += 1
         # Events may have been missed while nothing watched (root missing or replaced).
         self._mark_everything_changed()
         return True
@@ -283,20 +285,21 @@ class RunWatcher:
         for raw in (event.src_path, event.dest_path):
             if not raw:
                 continue
-            parts = self._rel_parts(os.fsdecode(raw))
+            parts = rel_parts(self._root_str, os.fsdecode(raw))
             if parts is None:
                 continue
             depth = len(parts)
-            if depth < _RUN_DEPTH:
+            key = run_key(parts)
+            if key is None:
                 # The root, a name or a version dir. Stray files up here are not runs, and a
                 # directory's own "modified" repeats an event already seen for its child.
                 if event.is_directory and event.event_type in _STRUCTURE_TYPES:
                     structure = True
                 continue
-            if depth == _RUN_DEPTH and not event.is_directory:
+            if depth == RUN_DEPTH and not event.is_directory:
                 continue  # a file next to run directories, not inside one
-            keys.add("/".join(parts[:_RUN_DEPTH]))
-            if depth == _RUN_DEPTH and event.event_type in _STRUCTURE_TYPES:
+            keys.add(key)
+            if depth == RUN_DEPTH and event.event_type in _STRUCTURE_TYPES:
                 structure = True
         if not keys and not structure:
             return
@@ -308,16 +311,8 @@ class RunWatcher:
             if structure:
                 self._structure_seq = seq
 
-    def _rel_parts(self, path: str) -> list[str] | None:
-        if path == self._root_str:
-            return []
-        prefix = self._root_str.rstrip(os.sep) + os.sep
-        if not path.startswith(prefix):
-            return None
-        return [part for part in path[len(prefix) :].split(os.sep) if part]
-
     def _stamp(self, key: str, seq: int) -> None:
-        self._versions[key] = self._versions.get(key, 0) + 1
+        self._changes[key] = self._changes.get(key, 0) + 1
         self._last_seq[key] = seq
         self._last_seq.move_to_end(key)
 

@@ -140,10 +140,12 @@ def start_app() -> Iterator[StartApp]:
 
     `extra_args` (alias: keyword `app_args`) go after `--` (the app's own flags),
     `server_args` before it (Streamlit's, e.g. "--server.address=0.0.0.0"). `env` is added
-    to a copy of os.environ without RUNLOG_*. `cwd` defaults to the repo root; the app is
+    to a copy of os.environ without RUNLOG_*, with RUNLOG_CACHE_DIR set to a fresh directory
+    (the user's own run index is never touched). `cwd` defaults to the repo root; the app is
     always given by absolute path.
     """
     servers: list[AppServer] = []
+    caches: list[str] = []
 
     def _start(
         root: Path,
@@ -174,6 +176,9 @@ def start_app() -> Iterator[StartApp]:
         ]
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("RUNLOG_")}
         child_env["PYTHONUNBUFFERED"] = "1"
+        cache = tempfile.mkdtemp(prefix="runlog-e2e-cache-")
+        caches.append(cache)
+        child_env["RUNLOG_CACHE_DIR"] = cache
         child_env.update(env or {})
         log = Path(tempfile.mkstemp(prefix=f"streamlit-{port}-", suffix=".log")[1])
         with open(log, "wb") as out:
@@ -203,6 +208,8 @@ def start_app() -> Iterator[StartApp]:
         _stop(server.proc)
         with contextlib.suppress(OSError):
             server.log.unlink()
+    for cache in caches:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

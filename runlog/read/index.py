@@ -1,0 +1,654 @@
+"""The persistent index: what was read of each log, kept between runs of runlog.
+
+    <cache dir>   RUNLOG_CACHE_DIR, else $XDG_CACHE_HOME/runlog, else ~/.cache/runlog
+        v1/                            one folder per format version (others are ignored)
+            roots/<key>.json           one file per runs root (key: a hash of its path)
+            columns/<key>-<id>.arrow   the parsed columns of one log (Arrow IPC), for logs
+                                       of COLUMNS_ABOVE bytes or more
+
+A root file is a header line and a JSON payload:
+
+    {"format": "runlog-index", "version": 1, "bytes": N, "crc32": C}
+    {"root": "/abs/runs", "runs": {"name/version/run_id": run, ...}}        (N bytes)
+
+    run = {"metadata": {"signature": [ino, size, mtime_ns, ctime_ns], "value": {...} | null,
+                        "problem": "..." | null},
+           "train": log | null, "eval": log | null}
+    log = {"signature": [...], "mark": Mark, "summary": LogSummary, "statuses": [...],
+           "columns": {"mark": Mark, "summary": ..., "statuses": [...], "segments": [...]} | null}
+
+A log's `signature` is its stat when `mark` was taken: an unchanged signature means an
+unchanged file, listed without being opened. Columns may lag behind the summary (a live run
+listed but not opened): opening the run resumes from the columns' own mark.
+
+Nothing here is trusted. A root file whose header, length or checksum is off is dropped whole
+and rebuilt by the next scan; an entry is used only where its mark still matches the file
+(runlog.read.tail.Mark); a segment only when its size, rows, schema and per-column checksums
+match (each column is checked the first time it is read). The runs root is never written.
+Several processes may share the cache: every file is written to a temp file and renamed, no
+lock is held, and a root file is merged with what is on disk before it replaces it. A cache
+directory that cannot be written turns the index off, with one message (`problem`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from runlog.read.columns import Columns
+    from runlog.read.episodes import EpisodeLog
+    from runlog.read.parse import Batch
+
+__all__ = [
+    "CACHE_DIR_ENV",
+    "CACHE_MB_ENV",
+    "COLUMNS_ABOVE",
+    "FORMAT_VERSION",
+    "NO_CACHE_ENV",
+    "CacheInfo",
+    "ColumnWriter",
+    "IndexCorrupt",
+    "RunIndex",
+    "cache_dir",
+    "columns_entry",
+    "open_index",
+]
+
+FORMAT_VERSION = 1
+CACHE_DIR_ENV = "RUNLOG_CACHE_DIR"
+NO_CACHE_ENV = "RUNLOG_NO_CACHE"
+CACHE_MB_ENV = "RUNLOG_CACHE_MB"
+DEFAULT_CACHE_MB = 4096
+COLUMNS_ABOVE = 1 << 20
+"""Logs smaller than this keep no columns in the index: they parse again in milliseconds."""
+WRITE_BATCH_BYTES = 64 << 20
+"""Column bytes gathered before a record batch is written: a log up to this size becomes one
+batch, which loads without a copy."""
+ORPHAN_AGE = 600.0
+"""Seconds before a column file no root file names (or a stale temp file) may be removed."""
+
+_FORMAT = "runlog-index"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+class IndexCorrupt(ValueError):
+    """A part of the index is not what was written (it is then ignored and rebuilt)."""
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where the index lives: RUNLOG_CACHE_DIR, else $XDG_CACHE_HOME/runlog, else
+    ~/.cache/runlog."""
+    environ = os.environ if env is None else env
+    explicit = environ.get(CACHE_DIR_ENV, "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(xdg).expanduser() if xdg else Path("~/.cache").expanduser()
+    return base / "runlog"
+
+
+def cache_disabled(env: Mapping[str, str] | None = None) -> bool:
+    environ = os.environ if env is None else env
+    return environ.get(NO_CACHE_ENV, "").strip().lower() in _TRUE
+
+
+def open_index(env: Mapping[str, str] | None = None, *, no_cache: bool = False) -> RunIndex | None:
+    """The index the environment asks for, or None when it is turned off (`no_cache`, or
+    RUNLOG_NO_CACHE=1)."""
+    if no_cache or cache_disabled(env):
+        return None
+    environ = os.environ if env is None else env
+    budget = DEFAULT_CACHE_MB
+    raw = environ.get(CACHE_MB_ENV, "").strip()
+    problem = None
+    if raw:
+        try:
+            budget = int(raw)
+            if budget < 0:
+                raise ValueError
+        except ValueError:
+            problem = f"{CACHE_MB_ENV}={raw!r} is not a whole number of MB: using {budget}"
+            budget = DEFAULT_CACHE_MB
+    index = RunIndex(cache_dir(environ), max_bytes=budget << 20)
+    if problem:
+        index.notes.append(problem)
+    return index
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What `runlog cache info` prints."""
+
+    directory: Path
+    roots: int
+    runs: int
+    column_files: int
+    bytes: int
+    max_bytes: int
+
+
+def _root_key(root: Path) -> str:
+    return hashlib.sha256(os.fsencode(str(root))).hexdigest()[:24]
+
+
+def _crc(array: npt.NDArray[Any]) -> int:
+    contiguous = np.ascontiguousarray(array)
+    return zlib.crc32(contiguous.view(np.uint8).data)
+
+
+class RunIndex:
+    """The cache directory's index (see the module doc). Thread-safe."""
+
+    def __init__(self, directory: Path, *, max_bytes: int = DEFAULT_CACHE_MB << 20) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.base = self.directory / f"v{FORMAT_VERSION}"
+        self.problem: str | None = None
+        """Why the index is not being written (an unwritable directory), or None."""
+        self.notes: list[str] = []
+        """Settings that could not be used as given."""
+        self._lock = threading.Lock()
+
+    @property
+    def writable(self) -> bool:
+        return self.problem is None
+
+    def _disable(self, action: str, exc: OSError) -> None:
+        if self.problem is None:
+            self.problem = (
+                f"the run index cache {self.directory} cannot be written ({action}: "
+                f"{exc.strerror or exc}); running without saving it"
+            )
+
+    def _dir(self, name: str) -> Path | None:
+        """`base/name`, created if needed (it may have been deleted meanwhile)."""
+        path = self.base / name
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._disable(f"creating {path}", exc)
+            return None
+        return path
+
+    def _write_atomic(self, target: Path, data: bytes) -> bool:
+        tmp = target.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{target.name}")
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        except OSError as exc:
+            self._disable(f"writing {target}", exc)
+            _unlink(tmp, 0)
+            return False
+        return True
+
+    # -- root files ---------------------------------------------------------------------
+
+    def root_file(self, root: Path) -> Path:
+        return self.base / "roots" / f"{_root_key(root)}.json"
+
+    def load_root(self, root: Path) -> dict[str, Any]:
+        """The runs indexed for `root` (raw entries, checked only as a whole); {} when there
+        is no root file or it is not exactly what was written."""
+        path = self.root_file(root)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return {}
+        try:
+            return _decode_root(data, root)
+        except IndexCorrupt:
+            return {}
+
+    def save_root(
+        self, root: Path, runs: Mapping[str, Any], *, gone: Iterable[str] = ()
+    ) -> bool:
+        """Write the entries `runs` for `root`, merged with the root file on disk (its entries
+        for other runs are kept, except the runs in `gone`). False when nothing was written."""
+        if not self.writable:
+            return False
+        with self._lock:
+            merged = dict(self.load_root(root))
+            for rel in gone:
+                merged.pop(rel, None)
+            for rel, entry in runs.items():
+                merged[rel] = _merge_run(merged.get(rel), entry)
+            directory = self._dir("roots")
+            if directory is None:
+                return False
+            return self._write_atomic(self.root_file(root), _encode_root(root, merged))
+
+    # -- column files ---------------------------------------------------------------------
+
+    def column_writer(self, root: Path, rel: str, kind: str) -> ColumnWriter | None:
+        """A sink that writes a log's columns into new segment files (None when the index is
+        not writable)."""
+        if not self.writable:
+            return None
+        directory = self._dir("columns")
+        if directory is None:
+            return None
+        stem = f"{_root_key(root)[:8]}-{hashlib.sha1(f'{rel}/{kind}'.encode()).hexdigest()[:12]}"
+        return ColumnWriter(self, directory, stem, kind)
+
+    def load_columns(self, entry: Any, kind: str) -> Columns:
+        """The columns an entry's `segments` hold. Raises IndexCorrupt (a file missing, cut,
+        or not the shape recorded); a column's checksum is checked when it is first read."""
+        from runlog.read.columns import Columns
+
+        try:
+            segments = list(entry["segments"])
+            rows = sum(int(s["rows"]) for s in segments)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexCorrupt(f"column entry is not the shape written: {exc}") from exc
+        loaded = [(self._load_segment(segment), int(segment["rows"])) for segment in segments]
+        names: dict[str, None] = {}
+        for columns_of, _ in loaded:
+            names.update(dict.fromkeys(columns_of))
+        parts: dict[str, list[tuple[npt.NDArray[Any], int]]] = {}
+        for name in names:
+            pieces: list[tuple[npt.NDArray[Any], int]] = []
+            for columns_of, seg_rows in loaded:
+                # An extras key a segment lacks (it first appeared later): NaN there.
+                pieces.extend(columns_of.get(name) or [(np.full(seg_rows, np.nan), -1)])
+            parts[name] = pieces
+        extras_order = [n[len("extras.") :] for n in names if n.startswith("extras.")]
+        required = ("reward", "length", "step", "status")
+        if any(name not in c for name in required for c, _ in loaded):
+            raise IndexCorrupt("a column segment lacks one of the base columns")
+        if any(sum(len(a) for a, _ in pieces) != rows for pieces in parts.values()):
+            raise IndexCorrupt("column segments do not hold the rows recorded")
+        checks: dict[str, Callable[[], None]] = {}
+        arrays: dict[str, npt.NDArray[Any]] = {}
+        for name, pieces in parts.items():
+            arrays[name] = (
+                pieces[0][0] if len(pieces) == 1 else np.concatenate([a for a, _ in pieces])
+            )
+            checks[name] = _checker(name, pieces)
+        self.touch(str(s["file"]) for s in segments)
+        return Columns.restored(
+            reward=arrays["reward"],
+            length=arrays["length"],
+            step=arrays["step"],
+            status=arrays["status"],
+            extras={key: arrays[f"extras.{key}"] for key in extras_order},
+            checks=checks,
+        )
+
+    def _load_segment(self, segment: Any) -> dict[str, list[tuple[npt.NDArray[Any], int]]]:
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        try:
+            name = str(segment["file"])
+            if "/" in name or name.startswith("."):
+                raise IndexCorrupt(f"bad segment name {name!r}")
+            path = self.base / "columns" / name
+            size = os.stat(path).st_size
+            if size != int(segment["bytes"]):
+                raise IndexCorrupt(f"{path} is {size} bytes, {segment['bytes']} were written")
+            crcs: dict[str, list[int]] = {k: list(v) for k, v in segment["crc32"].items()}
+            reader = ipc.open_file(pa.memory_map(str(path), "r"))
+            out: dict[str, list[tuple[npt.NDArray[Any], int]]] = {n: [] for n in crcs}
+            rows = 0
+            for b in range(reader.num_record_batches):
+                batch = reader.get_batch(b)
+                rows += batch.num_rows
+                for column_name, column in zip(batch.schema.names, batch.columns, strict=True):
+                    if column_name not in out or column.null_count:
+                        raise IndexCorrupt(f"{path}: unexpected column {column_name!r}")
+                    out[column_name].append(
+                        (column.to_numpy(zero_copy_only=True), crcs[column_name][b])
+                    )
+            if rows != int(segment["rows"]) or any(len(v) != len(crcs[k]) for k, v in out.items()):
+                raise IndexCorrupt(f"{path} does not hold the rows recorded")
+            return out
+        except IndexCorrupt:
+            raise
+        except (OSError, KeyError, TypeError, ValueError, IndexError, pa.ArrowException) as exc:
+            raise IndexCorrupt(f"column segment {segment!r} cannot be read: {exc}") from exc
+
+    def touch(self, names: Iterable[str]) -> None:
+        """Mark segments as just used (least recently used ones are evicted first)."""
+        now = time.time()
+        for name in names:
+            with contextlib.suppress(OSError):
+                os.utime(self.base / "columns" / name, (now, now))
+
+    # -- size, info, clear ------------------------------------------------------------------
+
+    def _files(self) -> tuple[list[tuple[float, int, Path]], list[tuple[float, int, Path]]]:
+        """(column files, root files) as (mtime, size, path)."""
+        out: tuple[list[tuple[float, int, Path]], list[tuple[float, int, Path]]] = ([], [])
+        for kind, listing in (("columns", out[0]), ("roots", out[1])):
+            try:
+                entries = list(os.scandir(self.base / kind))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                listing.append((st.st_mtime, st.st_size, Path(entry.path)))
+        return out
+
+    def _referenced(self, roots: list[tuple[float, int, Path]]) -> set[str] | None:
+        names: set[str] = set()
+        for _, _, path in roots:
+            if path.name.startswith("."):
+                continue
+            try:
+                payload = json.loads(_payload(path.read_bytes()))
+            except (OSError, IndexCorrupt, ValueError):
+                continue
+            for run in payload.get("runs", {}).values():
+                for kind in ("train", "eval"):
+                    log = run.get(kind) if isinstance(run, dict) else None
+                    columns = log.get("columns") if isinstance(log, dict) else None
+                    if isinstance(columns, dict):
+                        names.update(str(s.get("file")) for s in columns.get("segments", []))
+        return names
+
+    def evict(self, now: float | None = None) -> int:
+        """Bring the cache under `max_bytes`, least recently used column files first, and
+        remove stale temp files and column files no root file names. Returns bytes removed."""
+        moment = time.time() if now is None else now
+        with self._lock:
+            columns, roots = self._files()
+            referenced = self._referenced(roots)
+            removed = 0
+            kept: list[tuple[float, int, Path]] = []
+            for mtime, size, path in columns + roots:
+                stale = moment - mtime > ORPHAN_AGE
+                orphan = (
+                    path.parent.name == "columns"
+                    and referenced is not None
+                    and path.name not in referenced
+                )
+                if stale and (path.name.startswith(".tmp-") or orphan):
+                    removed += _unlink(path, size)
+                else:
+                    kept.append((mtime, size, path))
+            total = sum(size for _, size, _ in kept)
+            # Column files first (oldest use first), then root files.
+            order = sorted(kept, key=lambda item: (item[2].parent.name != "columns", item[0]))
+            for _mtime, size, path in order:
+                if total <= self.max_bytes:
+                    break
+                freed = _unlink(path, size)
+                removed += freed
+                total -= freed
+            return removed
+
+    def info(self) -> CacheInfo:
+        columns, roots = self._files()
+        runs = 0
+        for _, _, path in roots:
+            try:
+                runs += len(json.loads(_payload(path.read_bytes())).get("runs", {}))
+            except (OSError, IndexCorrupt, ValueError):
+                continue
+        size = sum(s for _, s, _ in columns) + sum(s for _, s, _ in roots)
+        return CacheInfo(self.directory, len(roots), runs, len(columns), size, self.max_bytes)
+
+    def clear(self) -> int:
+        """Remove every file of the index (all format versions); returns bytes removed."""
+        removed = 0
+        try:
+            versions = [p for p in self.directory.iterdir() if p.is_dir() and p.name[:1] == "v"]
+        except OSError:
+            return 0
+        for version in versions:
+            for sub in ("columns", "roots"):
+                try:
+                    entries = list(os.scandir(version / sub))
+                except OSError:
+                    continue
+                for entry in entries:
+                    try:
+                        size = entry.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        size = 0
+                    removed += _unlink(Path(entry.path), size)
+        return removed
+
+
+def _unlink(path: Path, size: int) -> int:
+    try:
+        path.unlink()
+    except OSError:
+        return 0
+    return size
+
+
+def _checker(name: str, pieces: list[tuple[npt.NDArray[Any], int]]) -> Callable[[], None]:
+    def check() -> None:
+        for array, crc in pieces:
+            if crc >= 0 and _crc(array) != crc:
+                raise IndexCorrupt(f"column {name!r} of the index does not match its checksum")
+
+    return check
+
+
+# -- the root file's bytes -----------------------------------------------------------------------
+
+
+def _payload(data: bytes) -> bytes:
+    head, sep, body = data.partition(b"\n")
+    if not sep:
+        raise IndexCorrupt("no header line")
+    try:
+        header = json.loads(head)
+    except ValueError as exc:
+        raise IndexCorrupt(f"header is not JSON: {exc}") from exc
+    if not isinstance(header, dict) or header.get("format") != _FORMAT:
+        raise IndexCorrupt("not a runlog index file")
+    if header.get("version") != FORMAT_VERSION:
+        raise IndexCorrupt(f"index format version {header.get('version')!r}, not {FORMAT_VERSION}")
+    if header.get("bytes") != len(body):
+        raise IndexCorrupt(f"payload is {len(body)} bytes, {header.get('bytes')!r} were written")
+    if header.get("crc32") != zlib.crc32(body):
+        raise IndexCorrupt("payload does not match its checksum")
+    return body
+
+
+def _decode_root(data: bytes, root: Path) -> dict[str, Any]:
+    try:
+        payload = json.loads(_payload(data))
+    except ValueError as exc:
+        raise IndexCorrupt(f"payload is not JSON: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("root") != str(root):
+        raise IndexCorrupt("root file of another runs root")
+    runs = payload.get("runs")
+    if not isinstance(runs, dict):
+        raise IndexCorrupt("no runs in the root file")
+    return runs
+
+
+def _encode_root(root: Path, runs: Mapping[str, Any]) -> bytes:
+    body = json.dumps({"root": str(root), "runs": runs}, separators=(",", ":")).encode()
+    header = {"format": _FORMAT, "version": FORMAT_VERSION, "bytes": len(body)}
+    header["crc32"] = zlib.crc32(body)
+    return json.dumps(header).encode() + b"\n" + body
+
+
+def _offset_of(log: Any) -> tuple[int, int, int]:
+    try:
+        mark = log["mark"]
+        return (int(mark["device"]), int(mark["inode"]), int(mark["offset"]))
+    except (KeyError, TypeError, ValueError):
+        return (-1, -1, -1)
+
+
+def _merge_run(old: Any, new: Any) -> Any:
+    """One run's entry from another process (`old`, on disk) and this one (`new`): per log,
+    the entry that read further into the same file wins; this process's otherwise."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    merged = dict(new)
+    for kind in ("train", "eval"):
+        mine, theirs = new.get(kind), old.get(kind)
+        if not isinstance(mine, dict) or not isinstance(theirs, dict):
+            continue
+        a, b = _offset_of(mine), _offset_of(theirs)
+        if a[:2] == b[:2] and b[2] > a[2]:
+            merged[kind] = theirs
+        elif isinstance(theirs.get("columns"), dict) and not isinstance(mine.get("columns"), dict):
+            # Their columns of the same file are worth keeping beside our newer summary.
+            cols = theirs["columns"]
+            if _offset_of(cols)[:2] == a[:2] and _offset_of(cols)[2] <= a[2]:
+                merged[kind] = {**mine, "columns": cols}
+    return merged
+
+
+# -- writing columns ------------------------------------------------------------------------------
+
+
+class ColumnWriter:
+    """Writes one log's columns into segment files as batches are parsed (a `Sink` of
+    runlog.read.episodes), gathering up to WRITE_BATCH_BYTES per record batch. A new extras
+    key starts a new segment (a segment has one schema). Memory: one write batch, whatever
+    the log's length."""
+
+    def __init__(self, index: RunIndex, directory: Path, stem: str, kind: str) -> None:
+        self._index = index
+        self._directory = directory
+        self._stem = stem
+        self._kind = kind
+        self._keys: list[str] = []
+        self._pending: list[tuple[Batch, npt.NDArray[Any], npt.NDArray[np.int64]]] = []
+        self._pending_bytes = 0
+        self._steps = 0
+        self._segments: list[dict[str, Any]] = []
+        self._open: tuple[Any, Path, Path, dict[str, list[int]], int] | None = None
+        self.failed = False
+
+    def __call__(self, batch: Batch, status: npt.NDArray[Any]) -> None:
+        if self.failed or batch.rows == 0:
+            return
+        if batch.step_at_eval is not None:
+            steps = batch.step_at_eval
+        else:
+            steps = np.cumsum(batch.length) + self._steps
+            self._steps += int(batch.length.sum())
+        if any(key not in self._keys for key in batch.extras):
+            self._flush()
+            self._close_segment()
+            self._keys += [key for key in batch.extras if key not in self._keys]
+        self._pending.append((batch, np.asarray(status, dtype=np.int16), steps))
+        self._pending_bytes += batch.rows * (8 * (3 + len(self._keys)) + 2)
+        if self._pending_bytes >= WRITE_BATCH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending or self.failed:
+            return
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        columns: dict[str, npt.NDArray[Any]] = {
+            "reward": np.concatenate([b.reward for b, _, _ in pending]),
+            "length": np.concatenate([b.length for b, _, _ in pending]),
+            "step": np.concatenate([s for _, _, s in pending]).astype(np.int64, copy=False),
+            "status": np.concatenate([c for _, c, _ in pending]),
+        }
+        for key in self._keys:
+            columns[f"extras.{key}"] = np.concatenate(
+                [b.extras.get(key, np.full(b.rows, np.nan)) for b, _, _ in pending]
+            )
+        try:
+            if self._open is None:
+                name = f"{self._stem}-{uuid.uuid4().hex[:12]}.arrow"
+                final = self._directory / name
+                tmp = self._directory / f".tmp-{os.getpid()}-{name}"
+                schema = pa.schema([(n, pa.from_numpy_dtype(a.dtype)) for n, a in columns.items()])
+                sink = pa.OSFile(str(tmp), "wb")
+                writer = ipc.new_file(sink, schema)
+                self._open = (writer, tmp, final, {n: [] for n in columns}, 0)
+            writer, tmp, final, crcs, rows = self._open
+            writer.write_batch(pa.record_batch(list(columns.values()), names=list(columns)))
+            for n, array in columns.items():
+                crcs[n].append(_crc(array))
+            self._open = (writer, tmp, final, crcs, rows + len(columns["reward"]))
+        except (OSError, pa.ArrowException) as exc:
+            self._fail(exc)
+
+    def _close_segment(self) -> None:
+        if self._open is None:
+            return
+        writer, tmp, final, crcs, rows = self._open
+        self._open = None
+        try:
+            writer.close()
+            size = os.stat(tmp).st_size
+            os.replace(tmp, final)
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._segments.append({"file": final.name, "bytes": size, "rows": rows, "crc32": crcs})
+
+    def _fail(self, exc: BaseException) -> None:
+        self.failed = True
+        if isinstance(exc, OSError):
+            self._index._disable(f"writing columns into {self._directory}", exc)
+        if self._open is not None:
+            writer, tmp, _final, _crcs, _rows = self._open
+            self._open = None
+            with contextlib.suppress(Exception):  # already failing; the temp file goes anyway
+                writer.close()
+            _unlink(tmp, 0)
+
+    def finish(self) -> list[dict[str, Any]] | None:
+        """Close the last segment; the segments written, or None if writing failed."""
+        self._flush()
+        self._close_segment()
+        if self.failed:
+            self.abort()
+            return None
+        return self._segments
+
+    def abort(self) -> None:
+        """Remove what was written (a log that changed while it was read, say)."""
+        self.failed = True
+        self._pending = []
+        if self._open is not None:
+            self._fail(RuntimeError("aborted"))
+        for segment in self._segments:
+            _unlink(self._directory / segment["file"], 0)
+        self._segments = []
+
+
+def columns_entry(writer: ColumnWriter | None, reader: EpisodeLog) -> dict[str, Any] | None:
+    """The index's columns entry for what `writer` wrote while `reader` read its log from the
+    start (None: nothing usable was written; the segments are removed)."""
+    if writer is None:
+        return None
+    mark = reader.mark
+    if mark is None or reader.problem is not None:
+        writer.abort()
+        return None
+    segments = writer.finish()
+    if segments is None:
+        return None
+    return {
+        "mark": mark.to_json(),
+        "summary": reader.summary.to_json(),
+        "statuses": reader.status_names,
+        "segments": segments,
+    }

@@ -1,0 +1,217 @@
+"""What the run table shows of one log, kept up to date batch by batch without its columns.
+
+    batch of new rows --add--> LogSummary (running aggregates) --stats()--> LogStats (frozen)
+                                   records, env steps, last / best reward, status counts,
+                                   extras keys, bad lines; eval blocks and the best one (eval)
+
+A summary costs a few hundred bytes per train log whatever its length (8 bytes per eval
+episode for an eval log: the blocks' rewards, for their medians), so listing hundreds of
+million-episode runs needs no columns in memory. `to_json` / `from_json` carry a summary
+across processes (the persistent index): a train summary resumes exactly where it stopped;
+an eval summary comes back with its results only, and is rebuilt from its log (small) the
+next time that log grows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from runlog.analysis.evals import EvalBlock, EvalBlocks
+
+if TYPE_CHECKING:
+    from runlog.read.parse import Batch
+
+__all__ = ["MAX_BAD_LINES", "LogStats", "LogSummary", "stats_from_json"]
+
+LogKind = Literal["train", "eval"]
+
+MAX_BAD_LINES = 1000
+"""Bad line numbers kept per log (all are counted)."""
+
+
+@dataclass(frozen=True)
+class LogStats:
+    """One log's figures as of one read (see the module doc)."""
+
+    kind: LogKind
+    records: int = 0
+    total_steps: int = 0
+    """Sum of the episodes' lengths (the env step reached by logged train episodes)."""
+    last_reward: float | None = None
+    """The last episode's reward (None when there is none, or it was null)."""
+    best_reward: float | None = None
+    """The highest finite episode reward, or None."""
+    status_counts: tuple[tuple[str, int], ...] = ()
+    """(status, episodes) for every status the log uses, in order of first appearance."""
+    extras_keys: tuple[str, ...] = ()
+    bad_line_count: int = 0
+    bad_lines: tuple[int, ...] = ()
+    """1-based numbers of the first MAX_BAD_LINES skipped lines."""
+    best_eval: EvalBlock | None = None
+    """Eval logs: the first block with the highest mean (when best.mpk was written)."""
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class LogSummary:
+    """Running aggregates of one log; `add` each parsed batch in file order."""
+
+    kind: LogKind
+    records: int = 0
+    total_steps: int = 0
+    last_reward: float = math.nan
+    best_reward: float = math.nan
+    status_counts: dict[str, int] = field(default_factory=dict)
+    extras_keys: dict[str, None] = field(default_factory=dict)
+    bad_line_count: int = 0
+    bad_lines: list[int] = field(default_factory=list)
+    blocks: EvalBlocks | None = None
+    """Eval logs: the blocks so far (None: restored from the index, results only)."""
+    restored_best: EvalBlock | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "eval" and self.blocks is None and self.records == 0:
+            self.blocks = EvalBlocks()
+
+    @property
+    def continuable(self) -> bool:
+        """Whether new lines can be added (False: re-read the log from its start)."""
+        return self.kind == "train" or self.blocks is not None
+
+    def add(self, batch: Batch, status_counts: Mapping[str, int]) -> None:
+        """Take in `batch` (its rows follow every row added so far), whose rows use the
+        statuses `status_counts` (name -> rows), and count its bad lines."""
+        self.add_bad_lines(batch.bad_lines)
+        rows = batch.rows
+        if rows == 0:
+            return
+        self.records += rows
+        self.total_steps += int(batch.length.sum())
+        for name, count in status_counts.items():
+            if count:
+                self.status_counts[name] = self.status_counts.get(name, 0) + count
+        self.extras_keys.update(dict.fromkeys(batch.extras))
+        rewards = batch.reward
+        self.last_reward = float(rewards[-1])
+        finite = rewards[np.isfinite(rewards)]
+        if len(finite):
+            top = float(finite.max())
+            if not self.best_reward >= top:  # NaN (none yet) compares False
+                self.best_reward = top
+        if self.kind == "eval":
+            if self.blocks is None:
+                raise ValueError("an eval summary restored from the index takes no new rows")
+            assert batch.step_at_eval is not None
+            self.blocks.add(batch.step_at_eval, rewards)
+
+    def add_bad_lines(self, numbers: Sequence[int]) -> None:
+        self.bad_line_count += len(numbers)
+        room = MAX_BAD_LINES - len(self.bad_lines)
+        if room > 0:
+            self.bad_lines.extend(numbers[:room])
+
+    def stats(self) -> LogStats:
+        best = self.blocks.best() if self.blocks is not None else self.restored_best
+        return LogStats(
+            kind=self.kind,
+            records=self.records,
+            total_steps=self.total_steps,
+            last_reward=_finite_or_none(self.last_reward),
+            best_reward=_finite_or_none(self.best_reward),
+            status_counts=tuple(self.status_counts.items()),
+            extras_keys=tuple(self.extras_keys),
+            bad_line_count=self.bad_line_count,
+            bad_lines=tuple(self.bad_lines),
+            best_eval=best if self.kind == "eval" else None,
+        )
+
+    # -- across processes (the persistent index) --------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        best = self.stats().best_eval
+        return {
+            "kind": self.kind,
+            "records": self.records,
+            "total_steps": self.total_steps,
+            "last_reward": _finite_or_none(self.last_reward),
+            "best_reward": _finite_or_none(self.best_reward),
+            "status_counts": [[k, v] for k, v in self.status_counts.items()],
+            "extras_keys": list(self.extras_keys),
+            "bad_line_count": self.bad_line_count,
+            "bad_lines": list(self.bad_lines),
+            "best_eval": None if best is None else _block_json(best),
+        }
+
+    @staticmethod
+    def from_json(obj: Any, kind: LogKind) -> LogSummary:
+        """Raises KeyError, TypeError or ValueError on anything but `to_json`'s output."""
+        if obj["kind"] != kind:
+            raise ValueError(f"summary of a {obj['kind']} log, expected {kind}")
+        summary = LogSummary(
+            kind=kind,
+            records=_count(obj["records"]),
+            total_steps=_count(obj["total_steps"]),
+            last_reward=_float(obj["last_reward"]),
+            best_reward=_float(obj["best_reward"]),
+            status_counts={str(k): _count(v) for k, v in obj["status_counts"]},
+            extras_keys=dict.fromkeys(str(k) for k in obj["extras_keys"]),
+            bad_line_count=_count(obj["bad_line_count"]),
+            bad_lines=[_count(n) for n in obj["bad_lines"]],
+            restored_best=None if obj["best_eval"] is None else _block_from(obj["best_eval"]),
+        )
+        if kind == "eval" and summary.records == 0:
+            summary.blocks = EvalBlocks()  # nothing to rebuild: it takes new rows as it is
+        return summary
+
+
+def stats_from_json(obj: Any, kind: LogKind) -> LogStats:
+    """`LogSummary.from_json(obj, kind).stats()`. Raises like `from_json`."""
+    return LogSummary.from_json(obj, kind).stats()
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError(f"expected a whole number >= 0, got {value!r}")
+    return value
+
+
+def _float(value: object) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number or null, got {value!r}")
+    return float(value)
+
+
+def _block_json(block: EvalBlock) -> dict[str, Any]:
+    return {
+        "step": block.step,
+        "n": block.n,
+        "mean": _finite_or_none(block.mean),
+        "std": _finite_or_none(block.std),
+        "min": _finite_or_none(block.min),
+        "max": _finite_or_none(block.max),
+        "median": _finite_or_none(block.median),
+        "n_null": block.n_null,
+    }
+
+
+def _block_from(obj: Any) -> EvalBlock:
+    return EvalBlock(
+        step=_count(obj["step"]),
+        n=_count(obj["n"]),
+        mean=_float(obj["mean"]),
+        std=_float(obj["std"]),
+        min=_float(obj["min"]),
+        max=_float(obj["max"]),
+        median=_float(obj["median"]),
+        n_null=_count(obj["n_null"]),
+    )
