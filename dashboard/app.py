@@ -37,13 +37,7 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
 
-from dashboard import (  # noqa: E402  (after the sys.path fix)
-    browser,
-    compare_view,
-    prune_view,
-    run_view,
-    urlstate,
-)
+from dashboard import urlstate  # noqa: E402  (after the sys.path fix)
 from dashboard.context import AppContext  # noqa: E402
 from dashboard.settings import (  # noqa: E402
     READ_ONLY_ENV,
@@ -143,13 +137,23 @@ def main() -> None:
     if problem is not None:
         _missing_root(settings, problem)
         return
+    # Each view is imported when first shown: the run table needs neither plotly nor the
+    # chart code, and a restarted server shows it sooner for that.
     if route.page == "run" and route.run is not None:
+        from dashboard import run_view
+
         run_view.render(ctx, route.run)
     elif route.page == "compare":
+        from dashboard import compare_view
+
         compare_view.render(ctx)
     elif route.page == "prune":
+        from dashboard import prune_view
+
         prune_view.render(ctx)
     else:
+        from dashboard import browser
+
         browser.render(ctx)
 
 

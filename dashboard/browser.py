@@ -125,11 +125,11 @@ def _table_fragment(ctx: AppContext) -> None:
         + (f" · {n_live} live" if n_live else "")
         + " · click a row's **Open** to view it, tick rows to compare them"
     )
-    styled = shown.style.map(
-        lambda v: f"color: {STATE_COLORS.get(v, 'inherit')}; font-weight: 600", subset=["state"]
-    ).map(lambda v: "color: #DC2626" if v else "", subset=["problem"])
+    # The state as a coloured pill (a one-item list in a multiselect column): no pandas Styler,
+    # whose import (jinja2) alone costs a restarted server half a second before the table.
+    shown = shown.assign(state=shown["state"].map(lambda label: [label]))
     event = st.dataframe(
-        styled,
+        shown,
         key=table_key,
         on_select="rerun",
         selection_mode="multi-row",
@@ -197,8 +197,10 @@ def _column_config() -> dict[str, Any]:
             pinned=True,
             help="Open this run",
         ),
-        "state": cc.TextColumn(
+        "state": cc.MultiselectColumn(
             "state",
+            options=list(STATE_COLORS),
+            color=list(STATE_COLORS.values()),
             width="small",
             help="live: wrote within the live "
             "window; stalled: silent for longer; finished: silent for good",

@@ -10,6 +10,7 @@ statuses) go through dashboard.text.plot_text: plotly reads tags such as `<a hre
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -75,15 +76,27 @@ def curve_layout(title: str, note: str, x_title: str, y_title: str, height: int)
     }
 
 
-def _array(values: Any) -> np.ndarray[Any, Any]:
-    """A trace's values as a numpy array, which plotly validates as a whole and sends as a
-    base64 typed array (`{"dtype": "f8", "bdata": ...}`): a Python list would be checked
-    and copied element by element, the main cost of a page of 2,000-point charts.
-    Non-finite floats become NaN, which plotly.js draws as a gap (as it does null)."""
+_INT32 = np.iinfo(np.int32)
+
+
+def _array(values: Any) -> dict[str, str]:
+    """A trace's values as plotly.js's base64 typed array (`{"dtype": "f8", "bdata": ...}`),
+    made once here: a Python list would be checked and copied element by element, and a raw
+    numpy array would be converted again each time Streamlit serialises the figure (every
+    rerun of a live page). Non-finite floats become NaN, which plotly.js draws as a gap (as
+    it does null); integers (env steps) go as int32 when they fit, float64 otherwise, as
+    plotly.js has no 64-bit integers."""
     array = np.asarray(values)
     if array.dtype.kind == "f":
-        return np.where(np.isfinite(array), array, np.nan)
-    return array
+        array = np.where(np.isfinite(array), array, np.nan).astype("<f8")
+    elif array.dtype.kind in "iub":
+        fits = len(array) == 0 or (
+            int(array.min()) >= _INT32.min and int(array.max()) <= _INT32.max
+        )
+        array = array.astype("<i4" if fits else "<f8")
+    else:
+        array = array.astype("<f8")
+    return {"dtype": array.dtype.str[1:], "bdata": base64.b64encode(array.tobytes()).decode()}
 
 
 def _list(values: Any) -> list[Any]:
@@ -94,6 +107,30 @@ def _list(values: Any) -> list[Any]:
         cells[~np.isfinite(array)] = None
         return cells.tolist()  # type: ignore[no-any-return]
     return array.tolist()  # type: ignore[no-any-return]
+
+
+class ChartFigure(go.Figure):  # type: ignore[misc]
+    """A chart as the plain figure dict this module builds (`to_dict()`), in a plotly Figure
+    for `st.plotly_chart`, which asks a Figure for its dict on every rerun of a live page.
+
+    Plotly would check every property of every trace as it is set and deep-copy the figure
+    with its default template (~7 KB a chart, which Streamlit's theme replaces in the browser
+    anyway) each time it is asked: a few ms a chart, on a page of ten charts that reruns as a
+    run trains. These traces are plain dicts of known-good values whose arrays are already
+    plotly.js typed arrays, so the dict is handed out as built. The Figure object itself is
+    left empty: read the chart from `to_dict()`."""
+
+    def __init__(self, data: Sequence[dict[str, Any]], layout: dict[str, Any]) -> None:
+        # An explicit (empty) template: plotly does not copy its default one in.
+        super().__init__(layout={"template": {}}, _validate=False)
+        self._plain = {"data": list(data), "layout": dict(layout)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._plain
+
+
+def _scatter(**props: Any) -> dict[str, Any]:
+    return {"type": "scatter", **props}
 
 
 def curve_figure(
@@ -109,31 +146,32 @@ def curve_figure(
 ) -> go.Figure:
     """Raw series (faded) and, when `smoothed` names a series of `data`, its smoothed twin."""
     note = points_note(data.shown, data.total)
-    fig = go.Figure(layout=curve_layout(title, note, x_title, y_title, height))
     has_smooth = smoothed is not None and smoothed in data.ys
-    fig.add_trace(
-        go.Scatter(
-            x=_array(data.x),
+    mode = "lines" if data.shown > 1 else "markers"
+    x = _array(data.x)
+    traces = [
+        _scatter(
+            x=x,
             y=_array(data.ys[raw]),
-            mode="lines" if data.shown > 1 else "markers",
+            mode=mode,
             name=raw,
             line={"color": color, "width": 1},
             opacity=RAW_OPACITY if has_smooth else 1.0,
             hovertemplate="%{y:.4~g}",
         )
-    )
+    ]
     if has_smooth and smoothed is not None:
-        fig.add_trace(
-            go.Scatter(
-                x=_array(data.x),
+        traces.append(
+            _scatter(
+                x=x,
                 y=_array(data.ys[smoothed]),
-                mode="lines" if data.shown > 1 else "markers",
+                mode=mode,
                 name=smoothed,
                 line={"color": color, "width": 2.2},
                 hovertemplate="%{y:.4~g}",
             )
         )
-    return fig
+    return ChartFigure(traces, curve_layout(title, note, x_title, y_title, height))
 
 
 def eval_figure(
@@ -153,9 +191,6 @@ def eval_figure(
     training reward faintly behind for context.
     """
     note = points_note(len(blocks), total_blocks)
-    fig = go.Figure(
-        layout=curve_layout("Eval reward per block", note, "env steps", "reward", height)
-    )
     steps = _array(blocks["step"])
     if band == "std":
         upper = blocks["mean"] + blocks["std"].fillna(0.0)
@@ -164,9 +199,10 @@ def eval_figure(
     else:
         upper, lower = blocks["max"], blocks["min"]
         band_name = "min-max"
+    traces: list[dict[str, Any]] = []
     if train is not None and train_series in train.ys:
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            _scatter(
                 x=_array(train.x),
                 y=_array(train.ys[train_series]),
                 mode="lines",
@@ -176,8 +212,8 @@ def eval_figure(
                 hoverinfo="skip",
             )
         )
-    fig.add_trace(
-        go.Scatter(
+    traces.append(
+        _scatter(
             x=steps,
             y=_array(upper),
             mode="lines",
@@ -187,8 +223,8 @@ def eval_figure(
             name=f"{band_name} upper",
         )
     )
-    fig.add_trace(
-        go.Scatter(
+    traces.append(
+        _scatter(
             x=steps,
             y=_array(lower),
             mode="lines",
@@ -208,8 +244,8 @@ def eval_figure(
             blocks["median"].to_numpy(dtype=float),
         ]
     )
-    fig.add_trace(
-        go.Scatter(
+    traces.append(
+        _scatter(
             x=steps,
             y=_array(blocks["mean"]),
             mode="lines+markers" if len(blocks) <= 200 else "lines",
@@ -225,8 +261,8 @@ def eval_figure(
         )
     )
     if best is not None:
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            _scatter(
                 x=[best.step],
                 y=[best.mean],
                 mode="markers",
@@ -243,37 +279,45 @@ def eval_figure(
                 ),
             )
         )
-    return fig
+    layout = curve_layout("Eval reward per block", note, "env steps", "reward", height)
+    return ChartFigure(traces, layout)
 
 
 def status_figure(counts: Mapping[str, int], *, height: int = SMALL_CHART_HEIGHT) -> go.Figure:
     """Share of Terminated / Truncated / Continuing episodes as one 100% bar."""
     total = sum(counts.values()) or 1
-    fig = go.Figure()
+    traces = []
     for status, count in counts.items():
         label = plot_text(status)  # any status string the log holds
-        fig.add_trace(
-            go.Bar(
-                y=["episodes"],
-                x=[100.0 * count / total],
-                orientation="h",
-                name=f"{label} ({count:,})",
-                marker={"color": STATUS_COLORS.get(status, "#6B7280")},
-                text=[f"{100.0 * count / total:.1f}%"],
-                textposition="inside",
-                hovertemplate=f"{label}: {count:,} episodes (%{{x:.1f}}%)<extra></extra>",
-            )
+        traces.append(
+            {
+                "type": "bar",
+                "y": ["episodes"],
+                "x": [100.0 * count / total],
+                "orientation": "h",
+                "name": f"{label} ({count:,})",
+                "marker": {"color": STATUS_COLORS.get(status, "#6B7280")},
+                "text": [f"{100.0 * count / total:.1f}%"],
+                "textposition": "inside",
+                "hovertemplate": f"{label}: {count:,} episodes (%{{x:.1f}}%)<extra></extra>",
+            }
         )
-    fig.update_layout(
-        barmode="stack",
-        title={"text": "Episode endings", "x": 0.0, "xanchor": "left"},
-        height=height,
-        margin={"l": 10, "r": 10, "t": 44, "b": 10},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0.0, "traceorder": "normal"},
-        xaxis={"range": [0, 100], "ticksuffix": "%", "showgrid": False},
-        yaxis={"showticklabels": False},
-    )
-    return fig
+    layout = {
+        "barmode": "stack",
+        "title": {"text": "Episode endings", "x": 0.0, "xanchor": "left"},
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": 44, "b": 10},
+        "legend": {
+            "orientation": "h",
+            "yanchor": "top",
+            "y": -0.3,
+            "x": 0.0,
+            "traceorder": "normal",
+        },
+        "xaxis": {"range": [0, 100], "ticksuffix": "%", "showgrid": False},
+        "yaxis": {"showticklabels": False},
+    }
+    return ChartFigure(traces, layout)
 
 
 def extras_color(index: int) -> str:

@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from runlog.analysis.configs import load_config
 from runlog.analysis.curves import DownsampledMany, EmaState, Thinner
 from runlog.analysis.evals import BLOCK_COLUMNS, EvalBlock, EvalBlocks, blocks_frame
 from runlog.errors import OutsideRootError
@@ -265,7 +264,7 @@ class RunProvider:
         memory_bytes: int | None = None,
         watch: bool = True,
         background: bool = True,
-        foreground_read: int = FOREGROUND_READ,
+        foreground_read: int | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.live_window = live_window
@@ -279,7 +278,7 @@ class RunProvider:
 
             self.watcher = get_watcher(self.root)
         self._background = background
-        self._foreground_read = foreground_read
+        self._foreground_read = FOREGROUND_READ if foreground_read is None else foreground_read
         self._lock = threading.RLock()
         self._cursor: int | None = None
         self._summaries: dict[str, RunSummary] = {}
@@ -511,17 +510,25 @@ class RunProvider:
     # -- one run ---------------------------------------------------------------------------
 
     def _opened(self, rel: str) -> _OpenRun:
-        """The open run `rel`, its train columns attached and brought up to date."""
-        path = self.run_path(rel)
-        if depth_of(run_rel(self.root, path)) != RUN_DEPTH:
-            raise OutsideRootError(f"refusing run {rel!r}: not a name/version/run_id path")
+        """The open run `rel`, its train columns attached and brought up to date. The name is
+        checked against the root when the run is opened (a page asks for an open run's data
+        ten times a rerun; the check resolves symlinks, which costs system calls)."""
         with self._lock:
             opened = self._open.get(rel)
-            if opened is None:
-                opened = self._open[rel] = _OpenRun(rel, path)
+        if opened is None:
+            path = self.run_path(rel)
+            if depth_of(run_rel(self.root, path)) != RUN_DEPTH:
+                raise OutsideRootError(f"refusing run {rel!r}: not a name/version/run_id path")
+            with self._lock:
+                opened = self._open.setdefault(rel, _OpenRun(rel, path))
                 if path in self._queue:
                     self._first.append(path)  # indexed first, if the background gets to it
-            self._open.move_to_end(rel)
+        with self._lock:
+            if rel in self._open:
+                self._open.move_to_end(rel)
+            else:  # dropped by the memory budget meanwhile: open it again
+                self._open[rel] = opened
+        path = opened.path
         with opened.lock:
             reader = self.catalog.reader(path, "train")
             opened.reader = reader
@@ -557,7 +564,7 @@ class RunProvider:
                 writer = self.index.column_writer(self.root, opened.rel, "train")
         opened.signatures["train"] = _stat(reader.path)
         reader.refresh(sink=writer)
-        self.catalog.record(opened.path, "train", columns_entry(writer, reader))
+        self.catalog.record(opened.path, "train", columns_entry(writer))
         self._resummarise(opened)
 
     def _freshen(self, opened: _OpenRun, kind: LogKind, reader: EpisodeLog) -> None:
@@ -751,6 +758,8 @@ class RunProvider:
 
     def config(self, rel: str) -> tuple[object | None, str | None]:
         """Run `rel`'s config.json (any JSON value), or None with the problem in words."""
+        from runlog.analysis.configs import load_config  # pandas: not for a plain listing
+
         return load_config(self.run_path(rel))
 
 

@@ -12,6 +12,7 @@ import math
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -223,7 +224,7 @@ def test_browser_lists_every_run_with_its_figures(
     assert good["env steps"] == sum(10 + (i * 7) % 40 for i in range(60))
     assert good["best reward"] == 49.0
     assert good["best eval"] == 450.0
-    assert good["state"].endswith("finished")
+    assert list(good["state"]) == ["○ finished"]  # shown as one coloured pill
     assert good["checkpoints"].startswith("6")
     assert good["disk"] > 6 * 2048
     assert str(root) in all_text(at)  # the root in use is on the page
@@ -612,3 +613,38 @@ def test_run_view_png_exports_are_named_after_the_run_and_chart(
     assert names["chart.eval"] == f"{stem}-eval"
     assert names["chart.extras.loss_mean"] == f"{stem}-loss_mean"
     assert names["chart.length"] == f"{stem}-length"
+
+
+# ----- a cold root: the table at once, the figures as indexing proceeds -------------------------
+
+
+def test_a_cold_root_shows_its_table_at_once_with_a_progress_bar(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runlog.provider as provider_module
+    from runlog.read.catalog import Catalog
+
+    monkeypatch.setattr(provider_module, "FOREGROUND_READ", 0)  # every log left to the reader
+    gate = threading.Event()
+    real = Catalog.read_logs
+
+    def held(self: Catalog, *args: Any, **kwargs: Any) -> None:
+        gate.wait(60)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Catalog, "read_logs", held)
+    at = app(root, monkeypatch)
+    assert not at.exception
+    table = runs_table(at).set_index("rel")
+    assert set(table.index) == {GOOD, PPO, NO_META, CORRUPT}  # every run, at once
+    assert table["episodes"].isna().all()  # ... its figures not read yet
+    assert table.loc[GOOD, "name"] == "cartpole"  # the cheap columns are there
+    [bar] = at.get("progress")
+    assert "indexed 0 of 4 runs" in bar.proto.text
+    gate.set()
+    provider = provider_module.get_provider(root)
+    assert provider.wait_indexed(timeout=60)
+    at.run()
+    assert not at.get("progress")
+    table = runs_table(at).set_index("rel")
+    assert table.loc[GOOD, "episodes"] == 60 and table.loc[GOOD, "best eval"] == 450.0

@@ -31,7 +31,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int64]
@@ -64,8 +63,13 @@ def ema(values: npt.ArrayLike, weight: float) -> FloatArray:
     value, or NaN before the first finite value. weight 0 returns the values unchanged.
     """
     _check_weight(weight)
-    series = pd.Series(_finite_or_nan(values))
-    smoothed = series.ewm(alpha=1.0 - weight, adjust=True, ignore_na=True).mean()
+    return _pandas_ema(_finite_or_nan(values), weight)
+
+
+def _pandas_ema(values: FloatArray, weight: float) -> FloatArray:
+    import pandas as pd  # imported when first needed: a listing never smooths
+
+    smoothed = pd.Series(values).ewm(alpha=1.0 - weight, adjust=True, ignore_na=True).mean()
     return smoothed.to_numpy(dtype=np.float64)
 
 
@@ -97,7 +101,15 @@ class EmaState:
         # Many values: pandas smooths them on their own, then the state so far is folded in.
         # With c_j finite values among the first j+1 new ones, the new values weigh
         # W_j = (1 - w**c_j) / (1 - w) and the older ones decay by w**c_j.
-        tail = pd.Series(new).ewm(alpha=1.0 - w, adjust=True, ignore_na=True).mean().to_numpy()
+        tail = _pandas_ema(new, w)
+        if self._den == 0.0:
+            # Nothing before them (a run opened): the result is pandas' own; only the state
+            # at the end is needed, from the count of finite values.
+            count = int(np.count_nonzero(np.isfinite(new)))
+            if count:
+                self._den = (1.0 - w**count) / (1.0 - w) if w > 0 else 1.0
+                self._num = float(tail[-1]) * self._den
+            return tail
         counts = np.cumsum(np.isfinite(new))
         decay = np.power(w, counts.astype(np.float64)) if w > 0 else (counts == 0) * 1.0
         tail_den = (1.0 - decay) / (1.0 - w)
@@ -117,6 +129,8 @@ def rolling_mean(values: npt.ArrayLike, window: int) -> FloatArray:
     """
     if window < 1:
         raise ValueError(f"rolling window must be >= 1 episode, got {window}")
+    import pandas as pd
+
     series = pd.Series(_finite_or_nan(values))
     return series.rolling(window, min_periods=1).mean().to_numpy(dtype=np.float64)
 

@@ -555,7 +555,7 @@ class Catalog:
                 small.append(reader)
                 continue
             reader.refresh(sink=writer)
-            written[id(log)] = columns_entry(writer, reader)
+            written[id(log)] = columns_entry(writer)
         refresh_many(small)
         with self._lock:
             for log, _reader in jobs:

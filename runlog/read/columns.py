@@ -101,11 +101,13 @@ class Columns:
         status: CodeArray,
         extras: Mapping[str, FloatArray],
         checks: Mapping[str, Callable[[], None]] | None = None,
+        total_steps: int | None = None,
     ) -> Columns:
         """Columns over existing arrays of equal length (kept as they are, read-only: the
         first append copies them into growable buffers). `checks` maps a column name to a
         check that raises when its data is damaged; each runs before its column is first
-        read (so a run opened for its reward curve does not read every extras column)."""
+        read (so a run opened for its reward curve does not read every extras column).
+        `total_steps` (the sum of `length`, when known) spares reading `length` now."""
         columns = Columns()
         n = len(length)
         arrays: list[npt.NDArray[Any]] = [reward, step, status, *extras.values()]
@@ -116,8 +118,10 @@ class Columns:
         columns.extras = dict(extras)
         columns.n = columns.capacity = n
         columns._checks = dict(checks or {})
-        columns._verify(["length"])
-        columns.total_steps = int(length.sum())
+        if total_steps is None:
+            columns._verify(["length"])
+            total_steps = int(length.sum())
+        columns.total_steps = total_steps
         return columns
 
     def _verify(self, names: Iterable[str] | None = None) -> None:

@@ -22,10 +22,10 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy.typing as npt
 import pandas as pd
@@ -61,8 +61,14 @@ BATCH_BYTES = 32 << 20
 ALONE_ABOVE = 8 << 20
 """A log with more new bytes than this is refreshed alone (threads, chunked reads)."""
 
-Sink = Callable[[Batch, npt.NDArray[Any]], None]
-"""Receives each parsed batch (and its status codes in the log's numbering), in file order."""
+class Sink(Protocol):
+    """Receives each parsed batch of one `refresh` (with its status codes in the log's
+    numbering), in file order, then the reader's state at the end of that refresh, taken
+    under the reader's lock (so what was received and that state always agree)."""
+
+    def __call__(self, batch: Batch, status: npt.NDArray[Any]) -> None: ...
+
+    def settle(self, reader: EpisodeLog) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -317,6 +323,8 @@ class EpisodeLog:
                 self._busy = False
                 os.close(fd)
             self._changed(revision, bad_before)
+            if sink is not None:
+                sink.settle(self)
             return self._added
 
     def _changed(self, revision: int, bad_before: int) -> None:

@@ -253,6 +253,12 @@ class RunIndex:
         try:
             segments = list(entry["segments"])
             rows = sum(int(s["rows"]) for s in segments)
+            total_steps = entry["summary"]["total_steps"] if kind == "train" else None
+            if total_steps is not None and not isinstance(total_steps, int):
+                raise TypeError(f"total_steps {total_steps!r}")
+            counted = entry["summary"]["records"]
+            if counted != rows:
+                raise ValueError(f"{rows} rows where the summary counts {counted}")
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexCorrupt(f"column entry is not the shape written: {exc}") from exc
         loaded = [(self._load_segment(segment), int(segment["rows"])) for segment in segments]
@@ -287,6 +293,7 @@ class RunIndex:
             status=arrays["status"],
             extras={key: arrays[f"extras.{key}"] for key in extras_order},
             checks=checks,
+            total_steps=total_steps,
         )
 
     def _load_segment(self, segment: Any) -> dict[str, list[tuple[npt.NDArray[Any], int]]]:
@@ -536,6 +543,8 @@ class ColumnWriter:
         self._steps = 0
         self._segments: list[dict[str, Any]] = []
         self._open: tuple[Any, Path, Path, dict[str, list[int]], int] | None = None
+        self._rows = 0
+        self._settled: dict[str, Any] | None = None
         self.failed = False
 
     def __call__(self, batch: Batch, status: npt.NDArray[Any]) -> None:
@@ -551,6 +560,7 @@ class ColumnWriter:
             self._close_segment()
             self._keys += [key for key in batch.extras if key not in self._keys]
         self._pending.append((batch, np.asarray(status, dtype=np.int16), steps))
+        self._rows += batch.rows
         self._pending_bytes += batch.rows * (8 * (3 + len(self._keys)) + 2)
         if self._pending_bytes >= WRITE_BATCH_BYTES:
             self._flush()
@@ -614,6 +624,20 @@ class ColumnWriter:
                 writer.close()
             _unlink(tmp, 0)
 
+    def settle(self, reader: EpisodeLog) -> None:
+        """The reader's state at the end of the refresh that fed this writer: what the columns
+        entry says the columns hold. A reader that had rows before this writer saw any, or was
+        reset while it wrote (a replaced file), does not match its rows: nothing is kept."""
+        mark = reader.mark
+        if mark is None or reader.problem is not None or reader.summary.records != self._rows:
+            self.failed = True
+            return
+        self._settled = {
+            "mark": mark.to_json(),
+            "summary": reader.summary.to_json(),
+            "statuses": reader.status_names,
+        }
+
     def finish(self) -> list[dict[str, Any]] | None:
         """Close the last segment; the segments written, or None if writing failed."""
         self._flush()
@@ -634,21 +658,14 @@ class ColumnWriter:
         self._segments = []
 
 
-def columns_entry(writer: ColumnWriter | None, reader: EpisodeLog) -> dict[str, Any] | None:
-    """The index's columns entry for what `writer` wrote while `reader` read its log from the
-    start (None: nothing usable was written; the segments are removed)."""
+def columns_entry(writer: ColumnWriter | None) -> dict[str, Any] | None:
+    """The index's columns entry for what `writer` wrote while a reader read its log from the
+    start (None: nothing usable was written; its segments are removed)."""
     if writer is None:
         return None
-    mark = reader.mark
-    if mark is None or reader.problem is not None:
+    settled = writer._settled
+    segments = writer.finish()
+    if segments is None or settled is None:
         writer.abort()
         return None
-    segments = writer.finish()
-    if segments is None:
-        return None
-    return {
-        "mark": mark.to_json(),
-        "summary": reader.summary.to_json(),
-        "statuses": reader.status_names,
-        "segments": segments,
-    }
+    return {**settled, "segments": segments}

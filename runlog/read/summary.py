@@ -47,13 +47,22 @@ class LogStats:
     best_reward: float | None = None
     """The highest finite episode reward, or None."""
     status_counts: tuple[tuple[str, int], ...] = ()
-    """(status, episodes) for every status the log uses, in order of first appearance."""
+    """(status, episodes) for every status the log uses: Terminated, Truncated, Continuing,
+    then any other in order of first appearance."""
     extras_keys: tuple[str, ...] = ()
     bad_line_count: int = 0
     bad_lines: tuple[int, ...] = ()
     """1-based numbers of the first MAX_BAD_LINES skipped lines."""
     best_eval: EvalBlock | None = None
     """Eval logs: the first block with the highest mean (when best.mpk was written)."""
+
+
+_KNOWN_STATUSES = ("Terminated", "Truncated", "Continuing")
+
+
+def _status_rank(name: str) -> int:
+    # sorted() is stable: statuses outside the three keep their order of first appearance.
+    return _KNOWN_STATUSES.index(name) if name in _KNOWN_STATUSES else len(_KNOWN_STATUSES)
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -126,7 +135,9 @@ class LogSummary:
             total_steps=self.total_steps,
             last_reward=_finite_or_none(self.last_reward),
             best_reward=_finite_or_none(self.best_reward),
-            status_counts=tuple(self.status_counts.items()),
+            status_counts=tuple(
+                sorted(self.status_counts.items(), key=lambda item: _status_rank(item[0]))
+            ),
             extras_keys=tuple(self.extras_keys),
             bad_line_count=self.bad_line_count,
             bad_lines=tuple(self.bad_lines),

@@ -1,0 +1,527 @@
+"""runlog.read.index: the persistent run index. It must never change an answer: listing (and
+charting) with the index gives exactly what reading every log gives, whatever happened to the
+logs or to the index files, with several processes sharing it or the directory vanishing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import runlog.provider as provider_module
+import runlog.read.index as index_module
+from runlog.format.layout import EVAL_LOG, METADATA_FILE, TRAIN_LOG
+from runlog.format.records import (
+    EpisodeRecord,
+    RunMetadata,
+    encode_episode_line,
+    encode_eval_line,
+    encode_metadata,
+)
+from runlog.provider import RunProvider
+from runlog.read.episodes import EpisodeLog
+from runlog.read.index import IndexCorrupt, RunIndex, open_index
+from runlog.read.watch import stop_all_watchers
+
+REPO = Path(__file__).resolve().parents[1]
+RUNS = ("cartpole/v1/20260322_120000", "cartpole/v2/20260322_130000")
+WINDOW = 1e9  # every run stays "live": the state never depends on when a listing ran
+
+
+@pytest.fixture(autouse=True)
+def _stop() -> Iterator[None]:
+    yield
+    stop_all_watchers()
+
+
+def line(i: int, **extras: float) -> str:
+    status = "Terminated" if i % 3 else "Truncated"
+    return encode_episode_line(EpisodeRecord(float(i % 97) - 20.0, 5 + i % 11, status, extras))
+
+
+def metadata(run_id: str, steps: int) -> str:
+    return encode_metadata(
+        RunMetadata("cartpole", "v1", run_id, steps, 0, "2026-03-22T12:00:00+01:00", "x")
+    )
+
+
+def make_runs(root: Path, lines: int = 30) -> None:
+    for rel in RUNS:
+        run = root / rel
+        (run / "checkpoints").mkdir(parents=True)
+        (run / METADATA_FILE).write_text(metadata(run.name, 100))
+        (run / TRAIN_LOG).write_text("".join(line(i, epsilon=1.0 / (1 + i)) for i in range(lines)))
+        evals = (encode_eval_line(EpisodeRecord(float(i), 5), 100 * (1 + i // 3)) for i in range(9))
+        (run / EVAL_LOG).write_text("".join(evals))
+        (run / "checkpoints" / "step_100.mpk").write_bytes(b"c" * 10)
+
+
+def listing(p: RunProvider) -> list[tuple[object, ...]]:
+    p.refresh()
+    return [
+        (
+            s.rel,
+            s.problem,
+            s.metadata,
+            s.train,
+            s.eval,
+            s.checkpoints,
+            s.disk_bytes,
+            s.log_bytes,
+            s.last_write,
+            s.state,
+        )
+        for s in p.runs()
+    ]
+
+
+def provider(root: Path, index: RunIndex | None) -> RunProvider:
+    return RunProvider(
+        root,
+        index=index,
+        watch=False,
+        background=False,
+        live_window=WINDOW,
+        stall_window=WINDOW,
+    )
+
+
+# -- root files: what is not exactly what was written is dropped ---------------------------------
+
+
+def test_a_root_file_round_trips_and_any_damage_drops_it(tmp_path: Path) -> None:
+    index = RunIndex(tmp_path / "cache")
+    root = tmp_path / "runs"
+    assert index.save_root(root, {"a/v1/r": {"metadata": None, "train": None, "eval": None}})
+    path = index.root_file(root)
+    good = path.read_bytes()
+    assert index.load_root(root) == {"a/v1/r": {"metadata": None, "train": None, "eval": None}}
+    assert index.load_root(tmp_path / "other") == {}  # another root's file is not read
+    header, body = good.split(b"\n", 1)
+    damaged = {
+        "cut": good[: len(good) - 7],
+        "flipped": good[:-3] + bytes([good[-3] ^ 0x20]) + good[-2:],
+        "wrong version": json.dumps({**json.loads(header), "version": 2}).encode() + b"\n" + body,
+        "no header": body,
+        "empty": b"",
+    }
+    for why, data in damaged.items():
+        path.write_bytes(data)
+        assert index.load_root(root) == {}, why
+    path.write_bytes(good)
+    assert index.load_root(root) != {}
+
+
+def test_saving_merges_with_what_another_process_saved(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    ours, theirs = RunIndex(tmp_path / "cache"), RunIndex(tmp_path / "cache")
+    entry = {"metadata": None, "train": None, "eval": None}
+    theirs.save_root(root, {"a/v1/r1": entry, "a/v1/gone": entry})
+    ours.save_root(root, {"a/v1/r2": entry}, gone=["a/v1/gone"])
+    assert sorted(ours.load_root(root)) == ["a/v1/r1", "a/v1/r2"]
+
+
+# -- column files ---------------------------------------------------------------------------------
+
+
+def write_columns(tmp_path: Path, text: str) -> tuple[RunIndex, dict[str, Any], EpisodeLog]:
+    log_path = tmp_path / "train.jsonl"
+    log_path.write_text(text)
+    index = RunIndex(tmp_path / "cache")
+    writer = index.column_writer(tmp_path, "a/v1/r", "train")
+    assert writer is not None
+    reader = EpisodeLog(log_path, columns=False)
+    reader.refresh(sink=writer)
+    entry = index_module.columns_entry(writer)
+    assert entry is not None
+    plain = EpisodeLog(log_path)
+    plain.refresh()
+    return index, entry, plain
+
+
+def test_columns_come_back_as_the_reader_builds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_module, "WRITE_BATCH_BYTES", 2000)  # several batches
+    monkeypatch.setattr("runlog.read.tail.READ_CHUNK", 4096)  # several parsed chunks
+    # A key that first appears mid-file starts a second segment.
+    text = "".join(line(i) for i in range(300)) + "".join(line(i, loss=i / 7) for i in range(300))
+    index, entry, plain = write_columns(tmp_path, text)
+    assert len(entry["segments"]) == 2
+    columns = index.load_columns(entry, "train")
+    for name in ("reward", "length", "step", "extras.loss"):
+        np.testing.assert_array_equal(columns.column(name), plain.column(name))
+    assert columns.n == 600
+
+
+def test_a_flipped_byte_in_a_column_is_caught_when_that_column_is_read(tmp_path: Path) -> None:
+    index, entry, _plain = write_columns(tmp_path, "".join(line(i) for i in range(2000)))
+    [segment] = entry["segments"]
+    path = index.base / "columns" / segment["file"]
+    columns = index.load_columns(entry, "train")
+    rewards = columns.column("reward").copy()
+    data = bytearray(path.read_bytes())
+    # Flip a byte inside the reward column's data (found by its value's bytes).
+    spot = bytes(data).find(rewards[1000:1001].tobytes())
+    assert spot > 0
+    data[spot] ^= 0x01
+    path.write_bytes(bytes(data))
+    damaged = index.load_columns(entry, "train")  # the structure is intact: it loads ...
+    np.testing.assert_array_equal(damaged.column("step"), columns.column("step"))
+    with pytest.raises(IndexCorrupt, match="checksum"):
+        damaged.column("reward")  # ... and the damaged column is refused when read
+
+
+def test_a_cut_or_missing_segment_is_refused(tmp_path: Path) -> None:
+    index, entry, _plain = write_columns(tmp_path, "".join(line(i) for i in range(500)))
+    path = index.base / "columns" / entry["segments"][0]["file"]
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(IndexCorrupt):
+        index.load_columns(entry, "train")
+    path.unlink()
+    with pytest.raises(IndexCorrupt):
+        index.load_columns(entry, "train")
+
+
+# -- the property: with or without the index, the same answers -----------------------------------
+
+OPS = (
+    "append",
+    "torn",
+    "finish_torn",
+    "bad_line",
+    "truncate",
+    "replace_same_size",
+    "eval_append",
+    "metadata_rewrite",
+    "metadata_half",
+    "metadata_restore",
+    "cut_index",
+    "flip_index",
+    "version_index",
+    "flip_column",
+    "drop_column",
+    "drop_cache",
+)
+
+
+def apply(op: str, run: Path, cache: Path, counter: list[int]) -> None:
+    counter[0] += 1
+    n = counter[0]
+    train = run / TRAIN_LOG
+    if op == "append":
+        with train.open("a") as fh:
+            new = (line(n * 100 + i, epsilon=0.5, loss=float(i)) for i in range(n % 5 + 1))
+            fh.write("".join(new))
+    elif op == "torn":
+        with train.open("a") as fh:
+            fh.write(line(n)[:17])
+    elif op == "finish_torn":
+        data = train.read_bytes()
+        tail = data[data.rfind(b"\n") + 1 :]
+        if tail:
+            whole = line(n).encode()
+            with train.open("ab") as fh:
+                fh.write(whole[len(tail) :] if whole.startswith(tail) else b"\n")
+    elif op == "bad_line":
+        with train.open("a") as fh:
+            fh.write('{"total_reward": oops}\n')
+    elif op == "truncate":
+        data = train.read_bytes()
+        keep = data[: data.find(b"\n", len(data) // 3) + 1]
+        with train.open("r+b") as fh:  # the same file, made shorter
+            fh.truncate(0)
+            fh.write(keep)
+    elif op == "replace_same_size":
+        data = train.read_bytes()
+        lines = data.splitlines(keepends=True)
+        other = b"".join(reversed(lines))  # same size, other bytes, a new inode
+        tmp = run / "train.tmp"
+        tmp.write_bytes(other)
+        os.replace(tmp, train)
+    elif op == "eval_append":
+        with (run / EVAL_LOG).open("a") as fh:
+            fh.write(encode_eval_line(EpisodeRecord(float(n), 5), 10_000 + 100 * n))
+    elif op == "metadata_rewrite":
+        (run / METADATA_FILE).write_text(metadata(run.name, 1000 + n))
+    elif op == "metadata_half":
+        (run / METADATA_FILE).write_text(metadata(run.name, 1000 + n)[:40])
+    elif op == "metadata_restore":
+        (run / METADATA_FILE).write_text(metadata(run.name, 7))
+    elif op in ("cut_index", "flip_index", "version_index"):
+        for path in (cache / "v1" / "roots").glob("*.json"):
+            data = path.read_bytes()
+            if op == "cut_index":
+                path.write_bytes(data[: len(data) // 2])
+            elif op == "flip_index":
+                at = len(data) * 2 // 3
+                path.write_bytes(data[:at] + bytes([data[at] ^ 0x04]) + data[at + 1 :])
+            else:
+                path.write_bytes(data.replace(b'"version": 1', b'"version": 9', 1))
+    elif op in ("flip_column", "drop_column"):
+        for path in (cache / "v1" / "columns").glob("*.arrow"):
+            if op == "drop_column":
+                path.unlink()
+            else:
+                data = bytearray(path.read_bytes())
+                data[len(data) // 2] ^= 0x10
+                path.write_bytes(bytes(data))
+    elif op == "drop_cache":
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def charted(p: RunProvider, rel: str) -> list[float]:
+    shown = p.series(rel, "reward", x="episodes", max_points=1_000_000)
+    return [float(v) for v in shown.ys["raw"]]
+
+
+@settings(
+    max_examples=int(os.environ.get("RUNLOG_INDEX_EXAMPLES", "30")),
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 1)), min_size=1, max_size=8))
+def test_listing_with_the_index_is_listing_without_it(ops: list[tuple[str, int]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
+        # Every log is "big" here, so every log has columns in the index to break.
+        patch.setattr(index_module, "COLUMNS_ABOVE", 1)
+        patch.setattr(provider_module, "COLUMNS_ABOVE", 1)
+        root, cache = Path(tmp) / "runs", Path(tmp) / "cache"
+        make_runs(root)
+        # Long-lived: a dashboard that keeps running, with and without the index.
+        kept = provider(root, RunIndex(cache))
+        kept_plain = provider(root, None)
+        assert listing(kept) == listing(kept_plain)
+        counter = [0]
+        for op, which in ops:
+            apply(op, root / RUNS[which], cache, counter)
+            # Restarted: a new process that finds the index on disk, against no index at all.
+            restarted = provider(root, RunIndex(cache))
+            plain = provider(root, None)
+            expected = listing(plain)
+            assert listing(restarted) == expected, op
+            assert listing(kept) == listing(kept_plain), op
+            for rel in RUNS:
+                assert charted(restarted, rel) == charted(plain, rel), op
+            restarted.catalog.save_index()
+        stop_all_watchers()
+
+
+# -- sharing, losing and not being able to write the cache ----------------------------------------
+
+
+def big_runs(root: Path, runs: int = 3, lines: int = 12_000) -> None:
+    for k in range(runs):
+        run = root / f"cartpole/v1/2026032{k}_120000"
+        run.mkdir(parents=True)
+        (run / METADATA_FILE).write_text(metadata(run.name, 100))
+        (run / TRAIN_LOG).write_text(
+            "".join(line(i + k, epsilon=0.1, loss=float(i)) for i in range(lines))
+        )
+
+
+def _runlog(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "runlog", *args],
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_processes_building_one_index_at_once(tmp_path: Path) -> None:
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    big_runs(root)
+    assert (root / "cartpole/v1/20260320_120000" / TRAIN_LOG).stat().st_size > (1 << 20)
+    env = {"RUNLOG_CACHE_DIR": str(cache)}
+    procs = [_runlog("index", str(root), env=env) for _ in range(2)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert "indexed 3 runs under" in out
+    # Both wrote; the index they left is whole and answers like no index at all.
+    assert listing(provider(root, RunIndex(cache))) == listing(provider(root, None))
+    indexed = provider(root, RunIndex(cache))
+    for k in range(3):
+        rel = f"cartpole/v1/2026032{k}_120000"
+        assert charted(indexed, rel) == charted(provider(root, None), rel)
+    assert RunIndex(cache).info().column_files >= 3
+
+
+def test_the_cache_directory_deleted_while_indexing_loses_nothing(tmp_path: Path) -> None:
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    big_runs(root, runs=4, lines=3000)
+    index = RunIndex(cache)
+    p = RunProvider(root, index=index, watch=False, background=True, foreground_read=0)
+    gone = threading.Event()
+    real = p.catalog.read_logs
+
+    def read_then_delete(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        if not gone.is_set():  # after the first run: the whole cache directory goes
+            gone.set()
+            p.catalog.save_index()
+            shutil.rmtree(cache)
+
+    p.catalog.read_logs = read_then_delete  # type: ignore[method-assign]
+    p.refresh()
+    assert p.wait_indexed(timeout=120)
+    assert gone.is_set() and index.problem is None  # recreated on the next write, no failure
+    assert listing(p) == listing(provider(root, None))
+    assert listing(provider(root, RunIndex(cache))) == listing(provider(root, None))
+
+
+UNPRIVILEGED_LS = r"""
+import json, os, sys
+import runlog.cli, runlog.report, runlog.provider, runlog.read.episodes, runlog.read.index
+os.setgroups([])
+os.setgid(65534)
+os.setuid(65534)
+sys.exit(runlog.cli.main(["ls", sys.argv[1], "--json"]))
+"""
+
+
+def test_a_cache_directory_without_write_permission(tmp_path: Path) -> None:
+    """For real: the listing runs as user nobody, the cache belongs to root (0755)."""
+    if os.geteuid() != 0:
+        pytest.skip("dropping to another user needs root (CI runs as root)")
+    shared = Path(tempfile.mkdtemp(prefix="runlog-index-"))
+    try:
+        shared.chmod(0o755)
+        root, cache = shared / "runs", shared / "cache"
+        make_runs(root)
+        cache.mkdir(mode=0o755)
+        for path in [root, *root.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        child = subprocess.run(
+            [sys.executable, "-c", UNPRIVILEGED_LS, str(root)],
+            env={**os.environ, "PYTHONPATH": str(REPO), "RUNLOG_CACHE_DIR": str(cache)},
+            cwd=shared,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert child.returncode == 0, child.stderr
+        rows = json.loads(child.stdout)
+        assert [r["train_episodes"] for r in rows] == [30, 30]
+        notes = child.stderr.strip().splitlines()
+        assert len(notes) == 1 and "cannot be written" in notes[0], child.stderr
+        assert list(cache.iterdir()) == []
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_the_cache_stays_under_its_size_least_recently_used_out(tmp_path: Path) -> None:
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    big_runs(root, runs=3)
+    provider(root, RunIndex(cache)).refresh()
+    files = sorted((cache / "v1" / "columns").glob("*.arrow"))
+    assert len(files) == 3
+    for age, path in enumerate(files):  # oldest first: files[0] was used longest ago
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+    RunIndex(cache).touch([files[0].name])  # ... until a run opened it again
+    total = RunIndex(cache).info().bytes
+    size = files[1].stat().st_size
+    small = RunIndex(cache, max_bytes=total - 1)  # one file too many
+    assert small.evict() == size
+    assert sorted((cache / "v1" / "columns").glob("*.arrow")) == [files[0], files[2]]
+    # Listing still needs no read; a run whose columns went is read again when opened.
+    assert listing(provider(root, small)) == listing(provider(root, None))
+    for k in range(3):
+        rel = f"cartpole/v1/2026032{k}_120000"
+        assert charted(provider(root, small), rel) == charted(provider(root, None), rel)
+
+
+def test_open_index_follows_the_environment(tmp_path: Path) -> None:
+    env = {"RUNLOG_CACHE_DIR": str(tmp_path / "c"), "RUNLOG_CACHE_MB": "12"}
+    index = open_index(env)
+    assert index is not None and index.directory == tmp_path / "c"
+    assert index.max_bytes == 12 << 20
+    assert open_index({**env, "RUNLOG_NO_CACHE": "1"}) is None
+    assert open_index(env, no_cache=True) is None
+    xdg = open_index({"XDG_CACHE_HOME": str(tmp_path / "x")})
+    assert xdg is not None and xdg.directory == tmp_path / "x" / "runlog"
+    bad = open_index({**env, "RUNLOG_CACHE_MB": "lots"})
+    assert bad is not None and bad.notes and "RUNLOG_CACHE_MB" in bad.notes[0]
+
+
+def test_columns_are_kept_only_for_rows_the_writer_saw_from_the_start(tmp_path: Path) -> None:
+    log_path = tmp_path / "train.jsonl"
+    log_path.write_text("".join(line(i) for i in range(50)))
+    index = RunIndex(tmp_path / "cache")
+    reader = EpisodeLog(log_path, columns=False)
+    reader.refresh()  # rows read before any writer: a writer now would start mid-log
+    with log_path.open("a") as fh:
+        fh.write("".join(line(i) for i in range(50, 80)))
+    late = index.column_writer(tmp_path, "a/v1/r", "train")
+    assert late is not None
+    reader.refresh(sink=late)
+    assert index_module.columns_entry(late) is None  # 30 rows seen, 80 counted: not kept
+    assert list((index.base / "columns").glob("*.arrow")) == []
+
+
+def test_the_entry_holds_the_state_the_writer_ended_with(tmp_path: Path) -> None:
+    """The interleaving behind the race: the writer's refresh ends, another caller resets the
+    reader and reads part of a file; the entry still describes exactly the rows written."""
+    log_path = tmp_path / "train.jsonl"
+    log_path.write_text("".join(line(i) for i in range(80)))
+    index = RunIndex(tmp_path / "cache")
+    reader = EpisodeLog(log_path, columns=False)
+    writer = index.column_writer(tmp_path, "a/v1/r", "train")
+    assert writer is not None
+    reader.refresh(sink=writer)
+    reader.reread(columns=True)  # a page asks for the columns ...
+    tmp = tmp_path / "short"
+    tmp.write_text("".join(line(i) for i in range(20)))
+    os.replace(tmp, log_path)
+    reader.refresh()  # ... of a file now shorter: the reader stands at 20 rows
+    entry = index_module.columns_entry(writer)
+    assert entry is not None
+    assert entry["summary"]["records"] == 80 == sum(s["rows"] for s in entry["segments"])
+    assert index.load_columns(entry, "train").n == 80
+
+
+def test_a_page_opening_a_run_while_the_background_indexes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race found by the dashboard benchmark: a page re-reads a run with columns while
+    the background reader is writing its columns. Whatever interleaving, the index keeps
+    only columns that match their summary, and every answer equals a read without index."""
+    monkeypatch.setattr(index_module, "COLUMNS_ABOVE", 1)
+    monkeypatch.setattr(provider_module, "COLUMNS_ABOVE", 1)
+    monkeypatch.setattr("runlog.read.tail.READ_CHUNK", 2048)  # many chunks: long reads
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    big_runs(root, runs=1, lines=3000)
+    rel = "cartpole/v1/20260320_120000"
+    expected = charted(provider(root, None), rel)
+    for attempt in range(6):
+        shutil.rmtree(cache, ignore_errors=True)
+        p = RunProvider(
+            root, index=RunIndex(cache), watch=False, background=True, foreground_read=0
+        )
+        p.refresh()  # the background starts reading the log, writing its columns
+        if attempt % 2:
+            threading.Event().wait(0.002 * attempt)
+        assert charted(p, rel) == expected  # the page opens the run meanwhile
+        assert p.wait_indexed(timeout=60)
+        p.catalog.save_index()
+        entry = RunIndex(cache).load_root(root.resolve())[rel]["train"]
+        if entry.get("columns"):
+            rows = sum(s["rows"] for s in entry["columns"]["segments"])
+            assert rows == entry["columns"]["summary"]["records"]
+        fresh = provider(root, RunIndex(cache))
+        assert charted(fresh, rel) == expected
+        steps = fresh.catalog.reader(root / rel, "train").column("step")
+        assert bool(np.all(np.diff(steps) > 0))
