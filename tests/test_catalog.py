@@ -256,9 +256,10 @@ def test_summary_of_a_complete_run(tmp_path: Path) -> None:
     assert summary.checkpoint_steps == (9, 10)
     assert summary.has_latest and summary.has_best
     step_10 = summary.checkpoints[1]
+    assert step_10.path == run / "checkpoints" / "step_10.mpk"
     assert step_10 == CheckpointInfo(
         name="step_10.mpk",
-        path=run / "checkpoints" / "step_10.mpk",
+        directory=run / "checkpoints",
         step=10,
         size=100,
         mtime=step_10.mtime,

@@ -67,6 +67,8 @@ class FoundDir:
     path: Path
     entries: tuple[os.DirEntry[str], ...] | None
     problem: str | None = None
+    stat: os.stat_result | None = None
+    """The directory's own stat, taken by the walk (None when it could not be listed)."""
 
     @property
     def listed(self) -> bool:
@@ -101,7 +103,7 @@ def walk_runs(start: Path) -> Iterator[FoundDir]:
             continue
         seen.add(identity)
         if is_run_dir(directory.name, {e.name for e in entries}):
-            yield FoundDir(directory, entries)
+            yield FoundDir(directory, entries, stat=st)
             continue
         if depth >= MAX_DEPTH:
             continue

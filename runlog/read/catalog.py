@@ -25,11 +25,13 @@ copy is served (with no problem shown), or, for a run never read whole, the prob
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,12 +86,21 @@ class CheckpointInfo:
     """One checkpoint file: `step_<N>.mpk` (step N), `latest.mpk` or `best.mpk`."""
 
     name: str
-    path: Path
+    directory: Path
+    """The run's checkpoints/ directory (shared by its files: a path each costs thousands
+    of objects on a big root)."""
     step: int | None
     size: int
     mtime: float
     is_latest: bool
     is_best: bool
+
+    @property
+    def path(self) -> Path:
+        return self.directory / self.name
+
+    def to_json(self) -> list[Any]:
+        return [self.name, self.step, self.size, self.mtime, self.is_latest, self.is_best]
 
 
 @dataclass(frozen=True)
@@ -180,6 +191,21 @@ class RunSummary:
 # -- helpers ------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic collector held off while thousands of runs are listed: each of its
+    passes walks every live object, and listing 10,000 runs allocates enough to set off dozens
+    (half the time of a restart, measured). The objects made here hold no cycles to collect;
+    the collector runs again as usual afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _signature(st: os.stat_result) -> _Signature:
     # ctime too: a chmod that makes an unreadable file readable changes nothing else.
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -213,7 +239,15 @@ def _plural(n: int, word: str) -> str:
 
 
 def _metadata_json(metadata: RunMetadata) -> dict[str, Any]:
-    return dataclasses.asdict(metadata)
+    return {
+        "name": metadata.name,
+        "version": metadata.version,
+        "run_id": metadata.run_id,
+        "total_steps": metadata.total_steps,
+        "total_episodes": metadata.total_episodes,
+        "started_at": metadata.started_at,
+        "last_updated": metadata.last_updated,
+    }
 
 
 def _metadata_from(obj: Any) -> RunMetadata:
@@ -232,7 +266,8 @@ class _Log:
     """One episode log of one run: its reader (created when the log must be read), what the
     index holds of it, and its figures as of the last look."""
 
-    def __init__(self, path: Path, kind: LogKind, indexed: Any) -> None:
+    def __init__(self, run: _Run, path: Path, kind: LogKind, indexed: Any) -> None:
+        self.run = run
         self.path = path
         self.kind: LogKind = kind
         self.reader: EpisodeLog | None = None
@@ -290,18 +325,66 @@ def _indexed_offset(entry: dict[str, Any]) -> int:
         return 0
 
 
+@dataclass(frozen=True)
+class _Files:
+    """A run's checkpoints and disk size, and the stats they were taken under: the run
+    directory's, its checkpoints/ directory's, and its logs' and metadata's signatures.
+    While none of them moves, no file was added, removed or written by a trainer, and the
+    listing stands (a checkpoint rewritten in place with no other write is not seen)."""
+
+    key: tuple[object, ...]
+    checkpoints: tuple[CheckpointInfo, ...]
+    checkpoint_bytes: int
+    other_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": list(self.key),
+            "checkpoints": [c.to_json() for c in self.checkpoints],
+            "checkpoint_bytes": self.checkpoint_bytes,
+            "other_bytes": self.other_bytes,
+        }
+
+    @staticmethod
+    def from_json(obj: Any, directory: Path) -> _Files:
+        checkpoints = tuple(
+            CheckpointInfo(
+                name=str(name),
+                directory=directory,
+                step=None if step is None else int(step),
+                size=int(size),
+                mtime=float(mtime),
+                is_latest=bool(latest),
+                is_best=bool(best),
+            )
+            for name, step, size, mtime, latest, best in obj["checkpoints"]
+        )
+        return _Files(
+            key=tuple(_tuple(k) for k in obj["key"]),
+            checkpoints=checkpoints,
+            checkpoint_bytes=int(obj["checkpoint_bytes"]),
+            other_bytes=int(obj["other_bytes"]),
+        )
+
+
+def _tuple(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
 class _Run:
     def __init__(self, path: Path, key: str, indexed: Any) -> None:
         self.path = path
         self.key = key
         entry = indexed if isinstance(indexed, dict) else {}
-        self.train = _Log(path / TRAIN_LOG, "train", entry.get("train"))
-        self.eval = _Log(path / EVAL_LOG, "eval", entry.get("eval"))
+        self.train = _Log(self, path / TRAIN_LOG, "train", entry.get("train"))
+        self.eval = _Log(self, path / EVAL_LOG, "eval", entry.get("eval"))
         self.metadata_signature: _Signature | None = None
         self.metadata: RunMetadata | None = None
         self.metadata_problem: str | None = None
         self.last_good: RunMetadata | None = None
         self.indexed_metadata: Any = entry.get("metadata")
+        self.indexed_files: Any = entry.get("files")
+        self.files: _Files | None = None
         self.summary: RunSummary | None = None
         self.inputs: tuple[object, ...] = ()
 
@@ -317,7 +400,12 @@ class _Run:
                 "value": None if self.metadata is None else _metadata_json(self.metadata),
                 "problem": self.metadata_problem,
             }
-        return {"metadata": metadata, "train": self.train.indexed, "eval": self.eval.indexed}
+        return {
+            "metadata": metadata,
+            "train": self.train.indexed,
+            "eval": self.eval.indexed,
+            "files": None if self.files is None else self.files.to_json(),
+        }
 
 
 # -- the catalog --------------------------------------------------------------------------------
@@ -344,10 +432,12 @@ class Catalog:
         self.stall_window = stall_window
         self.index = index
         self._index_root = self.root.resolve() if index is not None else self.root
-        self._indexed: dict[str, Any] = (
-            index.load_root(self._index_root) if index is not None else {}
-        )
+        with gc_paused():
+            self._indexed: dict[str, Any] = (
+                index.load_root(self._index_root) if index is not None else {}
+            )
         self._runs: dict[Path, _Run] = {}
+        self._root_prefix = str(self.root).rstrip(os.sep) + os.sep
         self._lock = threading.RLock()
         self._dirty: set[str] = set()
         self._gone: set[str] = set()
@@ -362,6 +452,10 @@ class Catalog:
 
         A log needing more than `max_read` new bytes is left unread (None: read them all);
         its run is summarised with what is known (`RunSummary.indexed` False at first)."""
+        with gc_paused():
+            return self._scan(now, max_read)
+
+    def _scan(self, now: float | None, max_read: int | None) -> list[RunSummary]:
         moment = time.time() if now is None else now
         problems: list[str] = []
         found: list[FoundDir] = []
@@ -476,6 +570,9 @@ class Catalog:
     # -- per run ----------------------------------------------------------------------------
 
     def _key(self, path: Path) -> str:
+        text, root = str(path), self._root_prefix
+        if text.startswith(root):
+            return text[len(root) :].replace(os.sep, "/")
         try:
             return path.relative_to(self.root).as_posix()
         except ValueError:
@@ -559,9 +656,8 @@ class Catalog:
         refresh_many(small)
         with self._lock:
             for log, _reader in jobs:
-                run = self._runs.get(log.path.parent)
-                if run is not None:
-                    self._settle(run, log, written.get(id(log)))
+                if self._runs.get(log.run.path) is log.run:  # still listed
+                    self._settle(log.run, log, written.get(id(log)))
 
     def _settle(self, run: _Run, log: _Log, columns: dict[str, Any] | None) -> None:
         """Take a reader's state as the log's figures and index entry."""
@@ -596,6 +692,56 @@ class Catalog:
             "columns": columns if columns is not None else old,
         }
         self._dirty.add(run.key)
+
+    def _files(self, looked: _Looked, entries: dict[str, os.DirEntry[str]]) -> _Files:
+        """The run's checkpoints and disk size: listed again only when the run directory, its
+        checkpoints/ or one of its logs or metadata.json changed (see `_Files`)."""
+        item, run = looked.item, looked.run
+        directory = run.path / CHECKPOINTS_DIR
+        checkpoints_entry = entries.get(CHECKPOINTS_DIR)
+        key: tuple[object, ...] | None = None
+        try:
+            own = None if checkpoints_entry is None else checkpoints_entry.stat(
+                follow_symlinks=False
+            )
+        except OSError:
+            own = None
+        signatures = (run.metadata_signature, run.train.signature, run.eval.signature)
+        if item.stat is not None and all(
+            sig is not None or missing
+            for sig, missing in zip(
+                signatures,
+                (
+                    METADATA_FILE not in looked.stats,
+                    TRAIN_LOG not in looked.stats,
+                    EVAL_LOG not in looked.stats,
+                ),
+                strict=True,
+            )
+        ):
+            key = (
+                (item.stat.st_ino, item.stat.st_mtime_ns),
+                None if own is None else (own.st_ino, own.st_mtime_ns),
+                *signatures,
+            )
+        if key is not None and run.files is not None and run.files.key == key:
+            return run.files
+        cached, run.indexed_files = run.indexed_files, None
+        if key is not None and isinstance(cached, dict):
+            try:
+                files = _Files.from_json(cached, directory)
+            except (KeyError, TypeError, ValueError):
+                files = None
+            if files is not None and files.key == key:
+                run.files = files
+                return files
+        checkpoints, checkpoint_bytes = _checkpoints(directory, checkpoints_entry)
+        other = _other_bytes(run.path, entries, looked.stats)
+        files = _Files(() if key is None else key, checkpoints, checkpoint_bytes, other)
+        if key is not None and files != run.files:
+            self._dirty.add(run.key)
+        run.files = files if key is not None else None
+        return files
 
     def _read_metadata(self, run: _Run, st: os.stat_result | None) -> None:
         """Read metadata.json into `run` unless its stat is unchanged since a settled read.
@@ -666,8 +812,9 @@ class Catalog:
                 if bad:
                     problems.append(f"{_plural(bad, 'bad line')} in {file_name}")
 
-        checkpoints, checkpoint_bytes = _checkpoints(run_dir, entries.get(CHECKPOINTS_DIR))
-        disk_bytes = checkpoint_bytes + _other_bytes(run_dir, entries, stats)
+        files = self._files(looked, entries)
+        checkpoints = files.checkpoints
+        disk_bytes = files.checkpoint_bytes + files.other_bytes
         mtimes = [st.st_mtime for st in stats.values()]
         written = max(mtimes) if mtimes else None
         state = classify(written, now, self.live_window, self.stall_window)
@@ -740,11 +887,10 @@ def _same_file(columns: dict[str, Any], mark: dict[str, Any]) -> bool:
 
 
 def _checkpoints(
-    run_dir: Path, entry: os.DirEntry[str] | None
+    directory: Path, entry: os.DirEntry[str] | None
 ) -> tuple[tuple[CheckpointInfo, ...], int]:
     if entry is None:
         return (), 0
-    directory = run_dir / CHECKPOINTS_DIR
     try:
         if not entry.is_dir(follow_symlinks=False):
             return (), entry.stat(follow_symlinks=False).st_size
@@ -774,7 +920,7 @@ def _checkpoints(
         found.append(
             CheckpointInfo(
                 name=child.name,
-                path=directory / child.name,
+                directory=directory,
                 step=step,
                 size=st.st_size,
                 mtime=st.st_mtime,

@@ -168,7 +168,6 @@ class EpisodeLog:
         with self._lock:
             self._keep_columns = columns
             self._reset()
-            self._mark = None
 
     # ------------------------------------------------------------------ reading state
 
@@ -300,15 +299,8 @@ class EpisodeLog:
         they held. Re-reads from 0 if the file was truncated or replaced. Never raises on
         bad content or a missing file. `sink` also receives every parsed batch."""
         with self._lock:
-            try:
-                fd = os.open(self.path, os.O_RDONLY)
-            except FileNotFoundError:
-                self.problem = None
-                if self._mark is not None:
-                    self._reset()
-                return 0
-            except OSError as exc:
-                self.problem = _describe_os_error(exc, self.path)
+            fd = self._open()
+            if fd is None:
                 return 0
             revision = self._revision
             bad_before = self._summary.bad_line_count
@@ -326,6 +318,20 @@ class EpisodeLog:
             if sink is not None:
                 sink.settle(self)
             return self._added
+
+    def _open(self) -> int | None:
+        """The file opened for reading, or None: missing (a reader that had read it starts
+        over: no episode logged) or unreadable (`problem` says why)."""
+        try:
+            return os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            self.problem = None
+            if self._mark is not None:
+                self._reset()
+            return None
+        except OSError as exc:
+            self.problem = _describe_os_error(exc, self.path)
+            return None
 
     def _changed(self, revision: int, bad_before: int) -> None:
         if self._revision == revision and (
@@ -398,16 +404,8 @@ class EpisodeLog:
         """For `refresh_many`: read this log's new complete lines without parsing them.
         A log with much new data is refreshed right here instead (None is returned)."""
         with self._lock:
-            try:
-                fd = os.open(self.path, os.O_RDONLY)
-            except FileNotFoundError:
-                self.problem = None
-                if self._mark is not None:
-                    self._reset()
-                    self._stats = None
-                return None
-            except OSError as exc:
-                self.problem = _describe_os_error(exc, self.path)
+            fd = self._open()
+            if fd is None:
                 return None
             data = b""
             big = False

@@ -147,8 +147,8 @@ class LogSummary:
     # -- across processes (the persistent index) --------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        best = self.stats().best_eval
-        return {
+        """JSON of this summary; fields at their default (no bad line, no eval) are left out."""
+        out: dict[str, Any] = {
             "kind": self.kind,
             "records": self.records,
             "total_steps": self.total_steps,
@@ -156,10 +156,14 @@ class LogSummary:
             "best_reward": _finite_or_none(self.best_reward),
             "status_counts": [[k, v] for k, v in self.status_counts.items()],
             "extras_keys": list(self.extras_keys),
-            "bad_line_count": self.bad_line_count,
-            "bad_lines": list(self.bad_lines),
-            "best_eval": None if best is None else _block_json(best),
         }
+        if self.bad_line_count:
+            out["bad_line_count"] = self.bad_line_count
+            out["bad_lines"] = list(self.bad_lines)
+        best = self.blocks.best() if self.blocks is not None else self.restored_best
+        if best is not None:
+            out["best_eval"] = _block_json(best)
+        return out
 
     @staticmethod
     def from_json(obj: Any, kind: LogKind) -> LogSummary:
@@ -174,9 +178,9 @@ class LogSummary:
             best_reward=_float(obj["best_reward"]),
             status_counts={str(k): _count(v) for k, v in obj["status_counts"]},
             extras_keys=dict.fromkeys(str(k) for k in obj["extras_keys"]),
-            bad_line_count=_count(obj["bad_line_count"]),
-            bad_lines=[_count(n) for n in obj["bad_lines"]],
-            restored_best=None if obj["best_eval"] is None else _block_from(obj["best_eval"]),
+            bad_line_count=_count(obj.get("bad_line_count", 0)),
+            bad_lines=[_count(n) for n in obj.get("bad_lines", ())],
+            restored_best=_block_from(obj["best_eval"]) if obj.get("best_eval") else None,
         )
         if kind == "eval" and summary.records == 0:
             summary.blocks = EvalBlocks()  # nothing to rebuild: it takes new rows as it is
@@ -184,8 +188,24 @@ class LogSummary:
 
 
 def stats_from_json(obj: Any, kind: LogKind) -> LogStats:
-    """`LogSummary.from_json(obj, kind).stats()`. Raises like `from_json`."""
-    return LogSummary.from_json(obj, kind).stats()
+    """`LogSummary.from_json(obj, kind).stats()`, without building the summary (a restart
+    lists thousands of logs this way). Raises like `from_json`."""
+    if obj["kind"] != kind:
+        raise ValueError(f"summary of a {obj['kind']} log, expected {kind}")
+    counts = [(str(k), _count(v)) for k, v in obj["status_counts"]]
+    best = obj.get("best_eval")
+    return LogStats(
+        kind=kind,
+        records=_count(obj["records"]),
+        total_steps=_count(obj["total_steps"]),
+        last_reward=_finite_or_none(_float(obj["last_reward"])),
+        best_reward=_finite_or_none(_float(obj["best_reward"])),
+        status_counts=tuple(sorted(counts, key=lambda item: _status_rank(item[0]))),
+        extras_keys=tuple(str(k) for k in obj["extras_keys"]),
+        bad_line_count=_count(obj.get("bad_line_count", 0)),
+        bad_lines=tuple(_count(n) for n in obj.get("bad_lines", ())),
+        best_eval=_block_from(best) if best and kind == "eval" else None,
+    )
 
 
 def _count(value: object) -> int:
