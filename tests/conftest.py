@@ -21,5 +21,7 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     cache = tmp_path_factory.mktemp("runlog-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RUNLOG_CACHE_DIR", str(cache))
+        # Where the default would be, should a test drop RUNLOG_CACHE_DIR: never ~/.cache.
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
         patch.delenv("RUNLOG_NO_CACHE", raising=False)
         yield cache

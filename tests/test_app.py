@@ -153,7 +153,7 @@ def root(tmp_path: Path) -> Path:
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(sys, "argv", ["dashboard/app.py"])
     for name in list(os.environ):
-        if name.startswith("RUNLOG_"):
+        if name.startswith("RUNLOG_") and name != "RUNLOG_CACHE_DIR":  # tests/conftest.py's
             monkeypatch.delenv(name)
     yield
     stop_all_watchers()
