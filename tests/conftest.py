@@ -7,12 +7,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from budget import DEEP, DEEP_MINIMUM
 from hypothesis import settings
 
 # A loaded 2-core CI machine must not turn a slow example into a failure (no wall-clock
 # assertions, hypothesis' deadline included), and the same examples run every time.
 settings.register_profile("runlog", deadline=None, derandomize=True, print_blob=True)
-settings.load_profile("runlog")
+# Local bug hunting (README, "Tests"): fresh random examples each run, many more of them
+# (tests/budget.py scales each property's budget), the failing seed printed.
+settings.register_profile(
+    "deep", deadline=None, derandomize=False, print_blob=True, max_examples=DEEP_MINIMUM
+)
+settings.load_profile("deep" if DEEP else "runlog")
 
 
 @pytest.fixture(autouse=True)

@@ -360,6 +360,67 @@ def test_run_view_headline_and_charts(root: Path, monkeypatch: pytest.MonkeyPatc
     assert "quirk" in text  # total_episodes 0 explained
 
 
+def _eval_trace(at: AppTest, name: str) -> dict[str, Any]:
+    spec = next(
+        s for s in plotly_specs(at) if s["layout"]["title"]["text"] == "Eval reward per block"
+    )
+    return next(t for t in spec["data"] if t["name"] == name)
+
+
+def test_eval_band_std_and_minmax_draw_their_own_values(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GOOD's blocks are evenly spread (the best block is [500, 400, 450]): there the sample
+    # std (50) is half the range, so add a lopsided block where the two bands differ:
+    # [0, 0, 300] has mean 100, sample std sqrt(((-100)**2 * 2 + 200**2) / 2) = 173.2,
+    # min 0, max 300.
+    evals = root / GOOD / "eval_episodes.jsonl"
+    last_step = json.loads(evals.read_text().splitlines()[-1])["total_steps_at_eval"]
+    lopsided = [
+        {
+            "total_steps_at_eval": last_step + 1,
+            "total_reward": r,
+            "length": 100,
+            "status": "Truncated",
+            "extras": {},
+        }
+        for r in (0.0, 0.0, 300.0)
+    ]
+    with evals.open("a") as out:
+        out.writelines(json.dumps(r) + "\n" for r in lopsided)
+    os.utime(evals, (1_700_000_000, 1_700_000_000))
+    steps_at_best = sum(10 + (i * 7) % 40 for i in range(30))
+    std = math.sqrt((2 * 100.0**2 + 200.0**2) / 2)
+
+    at = app(root, monkeypatch, run=GOOD, band="std")
+    assert not at.exception
+    upper, lower = _eval_trace(at, "mean ± std upper"), _eval_trace(at, "mean ± std")
+    by_step = dict(zip(upper["x"], zip(lower["y"], upper["y"], strict=True), strict=True))
+    assert by_step[steps_at_best] == pytest.approx((400.0, 500.0))  # 450 ± 50
+    assert by_step[last_step + 1] == pytest.approx((100.0 - std, 100.0 + std))
+
+    at = app(root, monkeypatch, run=GOOD)  # the default band: min-max
+    upper, lower = _eval_trace(at, "min-max upper"), _eval_trace(at, "min-max")
+    by_step = dict(zip(upper["x"], zip(lower["y"], upper["y"], strict=True), strict=True))
+    assert by_step[steps_at_best] == pytest.approx((400.0, 500.0))
+    assert by_step[last_step + 1] == pytest.approx((0.0, 300.0))
+
+
+def test_episode_endings_show_each_status_share(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # write_run's 60 episodes: i % 3 == 1 is Truncated (20 of them), the last one (i = 59) is
+    # Continuing, every other one Terminated: 60 - 20 - 1 = 39.
+    at = app(root, monkeypatch, run=GOOD)
+    spec = next(s for s in plotly_specs(at) if s["layout"]["title"]["text"] == "Episode endings")
+    bars = {t["name"]: (t["x"][0], t["text"][0]) for t in spec["data"]}
+    assert bars == {
+        "Terminated (39)": (pytest.approx(65.0), "65.0%"),
+        "Truncated (20)": (pytest.approx(100 / 3), "33.3%"),
+        "Continuing (1)": (pytest.approx(100 / 60), "1.7%"),
+    }
+
+
 def test_raw_stays_visible_faded_under_the_smoothed_line(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -421,6 +482,50 @@ def test_long_runs_are_downsampled_and_say_so(
             assert len(trace.get("x") or []) <= 2000
     reward = next(s for s in plotly_specs(at) if s["layout"]["title"]["text"] == "Training reward")
     assert reward["layout"]["title"]["subtitle"]["text"].endswith("of 20,000 points")
+
+
+def test_long_runs_are_smoothed_in_full_then_thinned_and_keep_a_spike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runlog.analysis.curves import ema
+
+    root = tmp_path / "runs"
+    run = write_run(root, BIG, episodes=20_000)
+    log = run / "train_episodes.jsonl"
+    lines = log.read_text().splitlines()
+    spike = 12_345  # 0-based line; one episode far above the rest (rewards are i % 50)
+    lines[spike] = _episode(1e6, 30, "Terminated", {})
+    log.write_text("\n".join(lines) + "\n")
+    records = [json.loads(line) for line in lines]
+    rewards = np.array([r["total_reward"] for r in records])
+    steps = np.cumsum([r["length"] for r in records])  # the default x axis: env steps
+
+    at = app(root, monkeypatch, run=BIG)
+    assert not at.exception
+    reward = next(s for s in plotly_specs(at) if s["layout"]["title"]["text"] == "Training reward")
+    traces = {t["name"]: t for t in reward["data"]}
+    raw, smoothed = traces["raw"], traces["smoothed"]
+    assert len(raw["x"]) <= 2000 and len(smoothed["x"]) <= 2000
+
+    def episodes_at(trace: dict[str, Any]) -> np.ndarray:
+        x = np.asarray(trace["x"], dtype=float)
+        index = np.searchsorted(steps, x)
+        assert (steps[index] == x).all()  # every drawn x is an episode's step count
+        return index
+
+    # The spike survives thinning: its exact value is drawn, at its own episode.
+    raw_y = np.asarray(raw["y"], dtype=float)
+    at_peak = int(np.nanargmax(raw_y))
+    assert raw_y[at_peak] == 1e6
+    assert episodes_at(raw)[at_peak] == spike
+
+    # The smoothed trace is the EMA of every reward, read at the drawn x positions: smoothing
+    # the thinned points instead would give other values (the spike alone moves the EMA by
+    # 4e5 at its episode).
+    full = ema(rewards, 0.6)  # the run view's default smoothing
+    index = episodes_at(smoothed)
+    np.testing.assert_allclose(np.asarray(smoothed["y"], dtype=float), full[index], rtol=1e-9)
+    assert spike in set(index.tolist())
 
 
 @pytest.mark.parametrize(

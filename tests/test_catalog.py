@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -519,7 +520,7 @@ eval_rows = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(rows=eval_rows)
 def test_best_eval_matches_runlog_evals(rows: list[tuple[int, float]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:

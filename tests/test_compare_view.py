@@ -113,6 +113,8 @@ def test_versions_from_the_url_fill_the_picker_and_the_headline(
 
     assert at.multiselect(key="compare.pick").value == ["cartpole/v1", "cartpole/v2"]
     text = markdown(at)
+    # Final eval means (the 150,000-step block): v1 350.4, 179.6, 455.2; v2 464.6, 489.2,
+    # 406.4. v2 wins 3 + 3 + 2 of the 9 pairs (406.4 < 455.2): 8/9 = 88.9% -> "89%".
     assert "**v2 beats v1 in 89% of seed pairs** (final eval mean); IQM " in text
     assert "n = 3 runs each." in text
     assert "95% intervals" in text
@@ -128,6 +130,9 @@ def test_single_runs_are_grouped_by_version_and_one_run_draws_no_band(
     text = markdown(at)
     assert "cartpole/v1** · n = 2 runs" in text
     assert "cartpole/v2** · n = 1 run" in text
+    # v1's two runs end at 350.4 and 179.6: the IQM of two values is their mean, 265.0, and a
+    # bootstrap resample of two runs has IQM 179.6, 265.0 or 350.4, so the 95% interval's
+    # ends are the two runs themselves: [180, 350] at the headline's precision.
     assert "vs 265 [180, 350], n = 1 vs 2 runs." in text  # the winner (v2) first
     assert "cartpole/v2 (train): only 1 run has data, so no band is drawn." in captions(at)
     names = [trace.get("name") for trace in chart(at, "compare.agg.train")["data"]]
@@ -158,21 +163,51 @@ def test_each_version_gets_a_panel_with_shared_axes(
     assert export["format"] == "png"
 
 
+def _eval_means_by_hand(run_dir: Path) -> dict[int, float]:
+    """An eval log's block means, straight from its lines: {total_steps_at_eval: mean}."""
+    import json
+
+    blocks: dict[int, list[float]] = {}
+    for line in (run_dir / "eval_episodes.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        blocks.setdefault(record["total_steps_at_eval"], []).append(record["total_reward"])
+    return {step: sum(rewards) / len(rewards) for step, rewards in blocks.items()}
+
+
 def test_aggregate_band_matches_the_library(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runlog.analysis.stats import aggregate_eval
+
     at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2", stat="mean")
 
     spec = chart(at, "compare.agg.eval")
     by_name = {t["name"]: t for t in spec["data"]}
     center = by_name["cartpole/v2 mean (n = 3 runs)"]
-    band = by_name["cartpole/v2 95% CI"]
-    assert band["fill"] == "tonexty"
-    assert len(center["x"]) == len(band["y"]) > 0
-    assert all(
-        lo <= c <= hi
-        for lo, c, hi in zip(
-            by_name["cartpole/v2 95% CI low"]["y"], center["y"], band["y"], strict=True
-        )
+    high = by_name["cartpole/v2 95% CI"]
+    low = by_name["cartpole/v2 95% CI low"]
+    assert high["fill"] == "tonexty"
+
+    # The centre, by hand: at each step every v2 run evaluated at, the plain mean over runs
+    # of each run's block mean.
+    means = [_eval_means_by_hand(root / rel) for rel in CART_V2]
+    steps = sorted(set.intersection(*(set(m) for m in means)))
+    expected_center = [float(np.mean([m[step] for m in means])) for step in steps]
+    np.testing.assert_allclose(center["x"], steps)
+    np.testing.assert_allclose(center["y"], expected_center, rtol=1e-12)
+
+    # The band: the library's bootstrap on the same block means, with the view's settings.
+    frames = [
+        pd.DataFrame({"step": list(m), "mean": list(m.values())}).sort_values("step") for m in means
+    ]
+    library = aggregate_eval(
+        frames, "mean", confidence=cv.CONFIDENCE, n_boot=cv.N_BOOT, seed=cv.SEED
     )
+    assert library.low is not None and library.high is not None
+    np.testing.assert_allclose(library.center, expected_center, rtol=1e-12)
+    np.testing.assert_allclose(low["x"], steps)
+    np.testing.assert_allclose(low["y"], library.low, rtol=1e-12)
+    np.testing.assert_allclose(high["y"], library.high, rtol=1e-12)
+    assert (np.asarray(low["y"]) <= np.asarray(center["y"])).all()
+    assert (np.asarray(center["y"]) <= np.asarray(high["y"])).all()
     assert (
         "cartpole/v1: n = 3 runs, 15 steps over 10,000 to 150,000"
         in (spec["layout"]["title"]["subtitle"]["text"])

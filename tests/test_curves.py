@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -222,7 +223,7 @@ def series(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
     return np.cumsum(np.array(gaps, dtype=np.int64)), np.array(values), max_points
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
+@settings(max_examples=examples(200), deadline=None)
 @given(series())
 def test_downsample_properties(case: tuple[np.ndarray, np.ndarray, int]) -> None:
     x, y, max_points = case
@@ -243,7 +244,7 @@ def test_downsample_properties(case: tuple[np.ndarray, np.ndarray, int]) -> None
         assert finite.min() in kept
 
 
-@settings(max_examples=100, deadline=None, derandomize=True)
+@settings(max_examples=examples(100), deadline=None)
 @given(series())
 def test_integer_x_buckets_like_the_same_x_as_floats(
     case: tuple[np.ndarray, np.ndarray, int],
@@ -275,7 +276,7 @@ def pieces(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, li
     return x, y, z, max(max_points, 6), cuts
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=examples(300), deadline=None)
 @given(pieces())
 def test_thinner_fed_in_pieces_keeps_what_one_call_keeps(
     case: tuple[np.ndarray, np.ndarray, np.ndarray, int, list[int]],
@@ -311,7 +312,7 @@ def test_thinner_rejects_points_that_go_back_in_x() -> None:
         thinner.extend(np.array([4]), {"y": np.zeros(1)})
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(NAN), st.just(math.inf)), max_size=700),
     st.sampled_from([0.0, 0.3, 0.6, 0.9, 0.999]),

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from budget import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -493,7 +494,9 @@ garbage = st.binary(min_size=0, max_size=80).filter(lambda b: b"status" not in b
 
 
 @settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(120),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     items=st.lists(st.one_of(records, garbage), max_size=25),
@@ -539,7 +542,9 @@ def test_garbage_between_valid_lines_never_raises(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(batches=st.lists(st.lists(records, max_size=30), min_size=1, max_size=5))
 def test_refreshing_in_batches_equals_one_read(
@@ -679,7 +684,9 @@ def test_refresh_many_handles_eval_logs_and_resets(tmp_path: Path) -> None:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     logs=st.lists(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from budget import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -157,9 +158,7 @@ def chart_log(provider: RunProvider, run_dir: Path) -> Any:
 
 def _python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [sys.executable, "-c", code, *args], env=env, text=True, **kwargs
-    )
+    return subprocess.Popen([sys.executable, "-c", code, *args], env=env, text=True, **kwargs)
 
 
 def test_writer_killed_mid_line_then_resumed(root: Path) -> None:
@@ -707,22 +706,25 @@ def _build_tree(base: Path, specs: list[dict[str, Any]]) -> tuple[Path, Path]:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     specs=st.lists(run_spec, min_size=1, max_size=5),
     keep=st.integers(0, 5),
-    scope_depth=st.integers(0, 2),
     include_live=st.booleans(),
+    data=st.data(),
 )
 def test_property_tree_prune_deletes_exactly_the_preview_minus_guards(
-    specs: list[dict[str, Any]], keep: int, scope_depth: int, include_live: bool
+    specs: list[dict[str, Any]], keep: int, include_live: bool, data: st.DataObject
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root, outside = _build_tree(Path(tmp), specs)
-        scope = ["", "cartpole", "cartpole/v1"][scope_depth]
-        if not (root / scope).is_dir():
-            return
+        # The scope is drawn from the folders the tree has: the root, a name, a version.
+        names = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "_store")
+        versions = sorted(f"{n}/{v.name}" for n in names for v in (root / n).iterdir())
+        scope = data.draw(st.sampled_from(["", *names, *versions]), label="scope")
         context = ctx(root)
         before_root = listing(root)
         before_outside = listing(outside)
@@ -756,7 +758,8 @@ def test_property_tree_prune_deletes_exactly_the_preview_minus_guards(
         after_root = listing(root)
         gone = set(before_root) - set(after_root)
         resolved_expected = {
-            Path(os.path.realpath((root / rel).parent)).joinpath(Path(rel).name)
+            Path(os.path.realpath((root / rel).parent))
+            .joinpath(Path(rel).name)
             .relative_to(os.path.realpath(root))
             .as_posix()
             for rel in expected

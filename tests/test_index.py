@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from budget import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -288,7 +289,7 @@ def charted(p: RunProvider, rel: str) -> list[float]:
 
 
 @settings(
-    max_examples=int(os.environ.get("RUNLOG_INDEX_EXAMPLES", "30")),
+    max_examples=examples(int(os.environ.get("RUNLOG_INDEX_EXAMPLES", "30"))),
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 1)), min_size=1, max_size=8))

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from budget import examples
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -149,7 +150,7 @@ def test_run_rel_outside_root_raises(root: Path, tmp_path: Path) -> None:
 # ---------------------------------------------------------------- properties
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     before=st.lists(safe_segment, max_size=3),
     after=st.lists(safe_segment, max_size=3),
@@ -162,7 +163,7 @@ def test_any_dotdot_segment_is_refused(before: list[str], after: list[str], dots
     assert "'..'" in str(info.value)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(rel=safe_relative)
 def test_any_absolute_path_is_refused(rel: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,7 +175,7 @@ def test_any_absolute_path_is_refused(rel: str) -> None:
             assert "absolute" in str(info.value)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(rel=safe_relative)
 def test_any_safe_relative_path_is_accepted_and_inside(rel: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -186,7 +187,7 @@ def test_any_safe_relative_path_is_accepted_and_inside(rel: str) -> None:
         assert got == root.resolve().joinpath(*[s for s in rel.split("/") if s != "."])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(candidate=st.text(st.sampled_from([*string.printable, "\x00", "é", "\ud800"]), max_size=20))
 def test_any_text_is_inside_or_refused_never_another_error(candidate: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -200,7 +201,7 @@ def test_any_text_is_inside_or_refused_never_another_error(candidate: str) -> No
         assert not os.path.isabs(candidate)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(link_parts=st.lists(safe_segment, min_size=1, max_size=3), rest=safe_relative)
 def test_symlinks_decide_by_target(link_parts: list[str], rest: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:

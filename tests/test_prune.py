@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from budget import examples
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -685,7 +686,7 @@ def _top_k(numbers: list[int], k: int) -> Counter[int]:
     return Counter(sorted(numbers, reverse=True)[:k])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     entries=st.lists(step_entry, max_size=14, unique=True),
     junk=st.lists(st.sampled_from(JUNK), unique=True),
@@ -715,7 +716,7 @@ def test_property_plan_and_apply(
             assert {"latest.mpk", "best.mpk"} <= names(run)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     entries=st.lists(step_entry, max_size=10, unique=True),
     new=st.lists(st.integers(0, 3500), max_size=3, unique=True),
@@ -742,7 +743,7 @@ def test_property_new_checkpoints_between_plan_and_apply(
         assert {"latest.mpk", "best.mpk"} <= after
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     entries=st.lists(st.integers(0, 500), min_size=2, max_size=10, unique=True),
     keep=st.integers(0, 3),

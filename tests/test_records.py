@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -110,7 +111,7 @@ def test_non_finite_floats_become_null(value: float) -> None:
     assert format_float(value) == "null"
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(finite)
 def test_format_float_round_trips_in_rust_shape(value: float) -> None:
     text = format_float(value)
@@ -123,7 +124,7 @@ def test_format_float_round_trips_in_rust_shape(value: float) -> None:
         assert ("e" in text) == (not -5 <= sci <= 15)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(finite)
 def test_format_float_is_as_short_as_python_repr(value: float) -> None:
     digits = re.sub(r"e.*|[-.]", "", format_float(value)).strip("0") or "0"
@@ -167,7 +168,7 @@ def test_extras_keys_are_escaped_like_serde_json() -> None:
     )
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(records, st.integers(0, 2**63))
 def test_lines_decode_back_to_the_record(record: EpisodeRecord, steps: int) -> None:
     def value(x: float) -> float | None:
@@ -269,7 +270,7 @@ def test_parse_metadata_errors_name_path_and_reason(text: str, reason: str) -> N
     assert reason in str(info.value)
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(st.integers(0, len(METADATA_BYTES) - 1))
 def test_every_prefix_of_metadata_is_reported_not_crashed(cut: int) -> None:
     with pytest.raises(MetadataError, match=r"empty|cut short"):
@@ -284,7 +285,7 @@ timestamps = st.datetimes(
 )
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(names, names, names, st.integers(0, 2**64), st.integers(0, 2**64), timestamps)
 def test_metadata_round_trips(
     name: str, version: str, run_id: str, steps: int, episodes: int, when: datetime
@@ -363,14 +364,14 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(json_without_floats)
 def test_config_layout_matches_pretty_json(value: object) -> None:
     # Without floats, serde_json's pretty layout is exactly Python's indent=2 layout.
     assert encode_config(value) == json.dumps(value, indent=2, ensure_ascii=False)
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(json_values)
 def test_config_round_trips(value: object) -> None:
     assert json.loads(encode_config(value)) == value
@@ -441,7 +442,7 @@ def test_offset_may_change_between_timestamps() -> None:
     assert timedelta(0) < summer - winter < timedelta(seconds=1)
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(timestamps, st.integers(0, 999_999_999))
 def test_rfc3339_round_trips(when: datetime, nanos: int) -> None:
     text = format_rfc3339(when, nanosecond=nanos)

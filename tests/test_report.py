@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import statistics
 from pathlib import Path
+
+import pytest
 
 from runlog.format.records import EpisodeRecord, RunMetadata, encode_episode_line, encode_metadata
 from runlog.report import ls_command, show_command
@@ -116,7 +119,7 @@ def test_show_json_has_the_promised_fields(tmp_path: Path) -> None:
         "step": 100,
         "mean": 6.0,
         "n": 2,
-        "std": shown["best_eval"]["std"],
+        "std": pytest.approx(statistics.stdev([5.0, 7.0])),  # sample std (ddof=1): sqrt(2)
         "min": 5.0,
         "max": 7.0,
         "median": 6.0,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -215,7 +216,7 @@ def model(tree: Tree, has_metadata: bool) -> list[str] | None:
     return None if rest is None else [greatest, *rest]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(trees, st.booleans())
 def test_resolve_follows_the_rule_on_any_tree(tree: Tree, root_has_metadata: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:

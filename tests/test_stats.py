@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from runlog.analysis.stats import (
-    Interval,
     aggregate_curves,
     aggregate_eval,
     align_on_grid,
@@ -127,7 +126,6 @@ def test_estimate_drops_non_finite_and_reports_run_count() -> None:
     assert 1.0 <= result.interval.low <= 2.0 <= result.interval.high <= 3.0
     single = estimate([5.0, NAN], "iqm")
     assert (single.value, single.interval, single.n_runs) == (5.0, None, 1)
-    assert Interval(1.0, 2.0) == Interval(1.0, 2.0)
 
 
 # ---------------------------------------------------------------- grids and aggregates
