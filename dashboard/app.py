@@ -7,6 +7,7 @@ Every param (names in dashboard.urlstate; compare's own in dashboard.compare_vie
         q=<text>                    rows holding every word of the text
         name=<a>,<b>                only these names
         version=<name/v1>,<...>     only these name/version pairs
+        tag=<a>,<b>                 only runs carrying every one of these tags (or repeated)
     one run: run=<name>/<version>/<run_id>
         x=steps|episodes            x axis of the charts (default steps)
         smooth=<0..0.999>           EMA weight of the smoothed curves (default 0.6; 0 = off)
@@ -18,6 +19,9 @@ Every param (names in dashboard.urlstate; compare's own in dashboard.compare_vie
         keys=all                    config diff shows every key, not only those that differ
     prune checkpoints: view=prune
         scope=<rel>                 a run, version or name directory ("" or none = whole root)
+    every chart of the run, compare and sweep views (dashboard.figures):
+        style=paper                 drawn for a paper (white, 8-10 pt, Okabe-Ito, legend inside)
+        fig=svg                     the camera icon saves SVG (default PNG)
 
 Page priority: view=prune, then compare, then run, else the browser. Paths are taken as
 typed and checked against the root by each view (runlog.format.paths.resolve_inside). Settings
@@ -48,8 +52,16 @@ from dashboard.settings import (  # noqa: E402
 )
 from dashboard.text import md_code  # noqa: E402
 
-# Less empty space above the page title; everything else is Streamlit's theme.
-_CSS = "<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>"
+# Less empty space above the page title. Headline cards (st.metric) cut a label or value that
+# does not fit with "…" ("1,3…", "finish…"): here it wraps instead, so a figure is never
+# shown cut short (the run view's cards are sized to fit on one line from 1280 px on).
+_CSS = """<style>
+[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }
+[data-testid='stMetricLabel'], [data-testid='stMetricLabel'] *, [data-testid='stMetricValue'],
+[data-testid='stMetricValue'] *, [data-testid='stMetricDelta'] * {
+  text-overflow: clip; white-space: normal; overflow-wrap: anywhere;
+}
+</style>"""
 
 
 def _sidebar(settings: Settings, ctx: AppContext, page: str) -> None:
@@ -147,6 +159,10 @@ def main() -> None:
         from dashboard import compare_view
 
         compare_view.render(ctx)
+    elif route.page == "sweep":
+        from dashboard import sweep_view
+
+        sweep_view.render(ctx)
     elif route.page == "prune":
         from dashboard import prune_view
 

@@ -1,6 +1,7 @@
 """The run browser: every run under the root in one sortable, filterable, live table.
 
-    filters (name, version, text)            full reruns; their values are read in the fragment
+    filters (name, version, tags, text)      full reruns; their values are read in the fragment
+                                             (tags: runs carrying EVERY tag picked)
     [fragment, every POLL_INTERVAL]          refresh the provider's listing, redraw the table
         progress bar while a cold root is being indexed ("indexed 37 of 200 runs · ...")
         table (multi-row selection, "open" button per row)
@@ -11,8 +12,9 @@ On a root nothing has indexed yet the table appears at once with what is cheap (
 metadata, checkpoints, disk size); the columns read from the logs fill in as the provider's
 background indexing reaches each run.
 
-A new or vanished run changes the filter options too, so it reruns the whole app
-(fragment arguments and everything outside the fragment are frozen until then).
+A new or vanished run, or a tag added or dropped anywhere, changes the filter options too, so
+it reruns the whole app (fragment arguments and everything outside the fragment are frozen
+until then).
 """
 
 from __future__ import annotations
@@ -32,12 +34,19 @@ from dashboard.data import (
     filter_runs,
     runs_frame,
 )
-from dashboard.text import md_code, md_name
+from dashboard.text import (
+    NO_VALUE,
+    TABLE_FLOAT_FORMAT,
+    TABLE_INT_FORMAT,
+    md_code,
+    md_name,
+)
 from runlog.provider import RunProvider
 from runlog.read.activity import RunState
 from runlog.read.catalog import RunSummary
 
 _LISTING_KEY = "browser.listing"
+_TAGS_KEY = "browser.tags"
 _OPEN_CLICK_KEY = "browser.open_click"
 OPEN_LABEL = "Open"
 
@@ -65,6 +74,8 @@ def render(ctx: AppContext) -> None:
 
     names = sorted({s.name for s in summaries})
     versions = sorted({f"{s.name}/{s.version}" for s in summaries})
+    tags = _all_tags(summaries)
+    st.session_state[_TAGS_KEY] = tags
     q_key, q_sync = urlstate.url_bound(urlstate.QUERY, lambda raw: raw or "", "")
     no_choice: list[str] = []
     n_key, n_sync = urlstate.url_bound(
@@ -79,12 +90,29 @@ def render(ctx: AppContext) -> None:
         no_choice,
         to_url=",".join,
     )
+    t_key, t_sync = urlstate.url_bound(
+        urlstate.TAG,
+        lambda raw: [t for t in urlstate.split_tags(raw) if t in tags],
+        no_choice,
+        to_url=",".join,
+        repeated=True,
+    )
     # Options can shrink when runs vanish: drop stale choices before drawing the widgets.
     st.session_state[n_key] = [n for n in st.session_state.get(n_key, []) if n in names]
     st.session_state[v_key] = [v for v in st.session_state.get(v_key, []) if v in versions]
-    col_name, col_version, col_text = st.columns([1, 1, 2])
+    st.session_state[t_key] = [t for t in st.session_state.get(t_key, []) if t in tags]
+    col_name, col_version, col_tag, col_text = st.columns([1, 1, 1, 2])
     col_name.multiselect("Name", names, key=n_key, placeholder="all names")
     col_version.multiselect("Version", versions, key=v_key, placeholder="all versions")
+    col_tag.multiselect(
+        "Tags (all of them)",
+        tags,
+        key=t_key,
+        placeholder="any tags" if tags else "no run has tags yet",
+        disabled=not tags,
+        help="Shows the runs carrying EVERY tag picked. Tag a run in its view "
+        "(Notes & tags) or with `runlog tag RUN TAG`.",
+    )
     col_text.text_input(
         "Filter",
         key=q_key,
@@ -93,6 +121,7 @@ def render(ctx: AppContext) -> None:
     )
     n_sync()
     v_sync()
+    t_sync()
     q_sync()
 
     _table_fragment(ctx)
@@ -105,14 +134,18 @@ def _table_fragment(ctx: AppContext) -> None:
     provider.refresh()
     if provider.listing_revision != st.session_state.get(_LISTING_KEY):
         st.rerun(scope="app")  # runs appeared or vanished: filter options must change too
+    summaries = provider.runs()
+    if _all_tags(summaries) != st.session_state.get(_TAGS_KEY):
+        st.rerun(scope="app")  # a tag appeared or vanished: so did a filter option
 
     _progress(provider)
-    frame = runs_frame(provider.runs())
+    frame = runs_frame(summaries)
     shown = filter_runs(
         frame,
         st.session_state.get(urlstate.widget_key(urlstate.NAME), []),
         st.session_state.get(urlstate.widget_key(urlstate.VERSION), []),
         st.session_state.get(urlstate.widget_key(urlstate.QUERY), ""),
+        st.session_state.get(urlstate.widget_key(urlstate.TAG), []),
     ).reset_index(drop=True)
     shown = shown.assign(open=OPEN_LABEL)
     # A new key when the rows change meaning, so a selection never points at another run.
@@ -136,6 +169,7 @@ def _table_fragment(ctx: AppContext) -> None:
         hide_index=True,
         width="stretch",
         height=min(38 + 35 * max(len(shown), 1), 560),
+        placeholder=NO_VALUE,  # a figure not read yet, or none (no eval): never "None"
         # The path key "rel" stays hidden; the "Open" button column comes first.
         column_order=["open", *(c for c in TABLE_COLUMNS if c != "rel")],
         column_config=_column_config(),
@@ -174,6 +208,10 @@ def _table_fragment(ctx: AppContext) -> None:
         )
 
 
+def _all_tags(summaries: list[RunSummary]) -> list[str]:
+    return sorted({tag for s in summaries for tag in s.tags})
+
+
 def _progress(provider: RunProvider) -> None:
     """While a cold root is being read: how far, in runs and bytes of logs."""
     progress = provider.progress()
@@ -208,20 +246,29 @@ def _column_config() -> dict[str, Any]:
         "name": cc.TextColumn("name"),
         "version": cc.TextColumn("version"),
         "run_id": cc.TextColumn("run_id"),
-        "episodes": cc.NumberColumn("episodes", format="localized"),
+        "tags": cc.ListColumn("tags", help="Tags of the run (its runlog.json)"),
+        # Numbers stay numbers (the columns sort), written as dashboard.text.format_number does.
+        "episodes": cc.NumberColumn("episodes", format=TABLE_INT_FORMAT),
         "env steps": cc.NumberColumn(
-            "env steps", format="compact", help="Sum of episode lengths in train_episodes.jsonl"
+            "env steps",
+            format=TABLE_INT_FORMAT,
+            help="Sum of episode lengths in train_episodes.jsonl",
         ),
-        "last reward": cc.NumberColumn("last reward", format="%.4g"),
+        "last reward": cc.NumberColumn("last reward", format=TABLE_FLOAT_FORMAT),
         "best reward": cc.NumberColumn(
-            "best reward", format="%.4g", help="Highest training episode reward"
+            "best reward", format=TABLE_FLOAT_FORMAT, help="Highest training episode reward"
         ),
         "best eval": cc.NumberColumn(
-            "best eval", format="%.4g", help="Highest eval block mean (the block of best.mpk)"
+            "best eval",
+            format=TABLE_FLOAT_FORMAT,
+            help="Highest eval block mean (the block of best.mpk)",
         ),
         "checkpoints": cc.TextColumn("checkpoints", help="step_<N>.mpk files, + latest/best"),
         "disk": cc.NumberColumn("disk", format="bytes"),
         "last write": cc.DatetimeColumn("last write", format="distance"),
+        "note": cc.TextColumn(
+            "note", width="medium", help="The note's first line; the run view shows all of it"
+        ),
         "problem": cc.TextColumn("problem", width="medium"),
     }
 
@@ -239,8 +286,19 @@ def _fallbacks(summaries: list[RunSummary]) -> None:
             placeholder="pick one or more name/version",
             help="Aggregate every run of each version and compare them side by side.",
         )
-        if st.button("Compare versions", disabled=len(chosen) < 1, key="browser.compare_go"):
+        go_compare, go_sweep = st.columns(2)
+        if go_compare.button(
+            "Compare versions", disabled=len(chosen) < 1, key="browser.compare_go"
+        ):
             urlstate.navigate(compare=",".join(chosen))
+        if go_sweep.button(
+            "Analyse as a sweep",
+            disabled=len(chosen) < 1,
+            key="browser.sweep_go",
+            help="Group the runs by config with the seeds collapsed: which config wins, how "
+            "sure, which parameters matter.",
+        ):
+            urlstate.navigate(sweep=",".join(chosen))
     with col_open.container(border=True):
         target = st.selectbox(
             "Open a run",

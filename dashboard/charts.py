@@ -5,12 +5,18 @@ thousand points server-side, and a page of WebGL charts would exhaust the browse
 contexts and render in software in headless browsers. Each figure says "n of m points"
 in its subtitle when the data was thinned. Labels that may come from disk (extras keys,
 statuses) go through dashboard.text.plot_text: plotly reads tags such as `<a href>` in them.
-`chart_config(filename=...)` names the PNG export, here and in the compare view.
+
+Every view's charts pass through the same two functions on their way to the page:
+`apply_style(fig, style)` draws a figure in the "paper" style (white, light grid, 8-10 pt
+type at 3.5 in wide, Okabe-Ito colours, legend inside) or leaves it as it is, and
+`chart_config(filename, fmt=, style=)` sets the camera icon's export: PNG or SVG, named
+"<slug(filename)>.png" / ".svg", sized 3.5 in at 300 dpi in the paper style.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,7 +25,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.text import plot_text
+from dashboard.text import HOVER_FORMAT, HOVER_INT_FORMAT, format_number, plot_text
 from runlog.analysis.curves import DownsampledMany
 from runlog.analysis.evals import EvalBlock
 
@@ -39,6 +45,20 @@ EXTRAS_COLORS = (
     "#9333EA",
 )
 STATUS_COLORS = {"Terminated": "#059669", "Truncated": "#D97706", "Continuing": "#9CA3AF"}
+# Tableau 10, the compare view's one colour per version (or config group): distinguishable,
+# colour-blind friendlier than plotly's default cycle.
+VERSION_COLORS = (
+    "#4E79A7",
+    "#F28E2B",
+    "#59A14F",
+    "#E15759",
+    "#B07AA1",
+    "#76B7B2",
+    "#EDC948",
+    "#FF9DA7",
+    "#9C755F",
+    "#BAB0AC",
+)
 RAW_OPACITY = 0.3
 CHART_HEIGHT = 340
 SMALL_CHART_HEIGHT = 260
@@ -54,7 +74,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 def points_note(shown: int, total: int) -> str:
     """The note "2,000 of 1,000,000 points" when thinned, "" when every point is drawn."""
-    return f"{shown:,} of {total:,} points" if shown < total else ""
+    return f"{format_number(shown)} of {format_number(total)} points" if shown < total else ""
 
 
 def curve_layout(title: str, note: str, x_title: str, y_title: str, height: int) -> dict[str, Any]:
@@ -71,7 +91,12 @@ def curve_layout(title: str, note: str, x_title: str, y_title: str, height: int)
         "hovermode": "x unified",
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
         "uirevision": "keep",  # live refreshes keep the user's zoom and hidden traces
-        "xaxis": {"title": {"text": plot_text(x_title)}, "showgrid": True, "rangemode": "tozero"},
+        "xaxis": {
+            "title": {"text": plot_text(x_title)},
+            "showgrid": True,
+            "rangemode": "tozero",
+            "hoverformat": HOVER_INT_FORMAT,  # env steps and episodes are whole numbers
+        },
         "yaxis": {"title": {"text": plot_text(y_title)}, "showgrid": True},
     }
 
@@ -143,8 +168,11 @@ def curve_figure(
     raw: str = "raw",
     smoothed: str | None = "smoothed",
     height: int = CHART_HEIGHT,
+    raw_whole: bool = False,
 ) -> go.Figure:
-    """Raw series (faded) and, when `smoothed` names a series of `data`, its smoothed twin."""
+    """Raw series (faded) and, when `smoothed` names a series of `data`, its smoothed twin.
+    `raw_whole`: the raw series counts something (episode length), so its hover shows it
+    whole, like every int (dashboard.text.format_number)."""
     note = points_note(data.shown, data.total)
     has_smooth = smoothed is not None and smoothed in data.ys
     mode = "lines" if data.shown > 1 else "markers"
@@ -157,7 +185,7 @@ def curve_figure(
             name=raw,
             line={"color": color, "width": 1},
             opacity=RAW_OPACITY if has_smooth else 1.0,
-            hovertemplate="%{y:.4~g}",
+            hovertemplate=f"%{{y:{HOVER_INT_FORMAT if raw_whole else HOVER_FORMAT}}}",
         )
     ]
     if has_smooth and smoothed is not None:
@@ -168,7 +196,7 @@ def curve_figure(
                 mode=mode,
                 name=smoothed,
                 line={"color": color, "width": 2.2},
-                hovertemplate="%{y:.4~g}",
+                hovertemplate=f"%{{y:{HOVER_FORMAT}}}",
             )
         )
     return ChartFigure(traces, curve_layout(title, note, x_title, y_title, height))
@@ -254,9 +282,10 @@ def eval_figure(
             marker={"size": 6},
             customdata=_list(custom),
             hovertemplate=(
-                "mean %{y:.4~g} (n=%{customdata[0]})<br>std %{customdata[1]:.3~g}"
-                " · min %{customdata[2]:.4~g} · max %{customdata[3]:.4~g}"
-                " · median %{customdata[4]:.4~g}<extra>eval</extra>"
+                f"mean %{{y:{HOVER_FORMAT}}} (n=%{{customdata[0]}})"
+                f"<br>std %{{customdata[1]:{HOVER_FORMAT}}}"
+                f" · min %{{customdata[2]:{HOVER_FORMAT}}} · max %{{customdata[3]:{HOVER_FORMAT}}}"
+                f" · median %{{customdata[4]:{HOVER_FORMAT}}}<extra>eval</extra>"
             ),
         )
     )
@@ -274,8 +303,8 @@ def eval_figure(
                     "line": {"color": "white", "width": 1},
                 },
                 hovertemplate=(
-                    f"best.mpk written here<br>step {best.step:,}<br>mean {best.mean:.4g}"
-                    f" (n={best.n})<extra></extra>"
+                    f"best.mpk written here<br>step {format_number(best.step)}"
+                    f"<br>mean {format_number(best.mean)} (n={best.n})<extra></extra>"
                 ),
             )
         )
@@ -295,11 +324,13 @@ def status_figure(counts: Mapping[str, int], *, height: int = SMALL_CHART_HEIGHT
                 "y": ["episodes"],
                 "x": [100.0 * count / total],
                 "orientation": "h",
-                "name": f"{label} ({count:,})",
+                "name": f"{label} ({format_number(count)})",
                 "marker": {"color": STATUS_COLORS.get(status, "#6B7280")},
                 "text": [f"{100.0 * count / total:.1f}%"],
                 "textposition": "inside",
-                "hovertemplate": f"{label}: {count:,} episodes (%{{x:.1f}}%)<extra></extra>",
+                "hovertemplate": (
+                    f"{label}: {format_number(count)} episodes (%{{x:.1f}}%)<extra></extra>"
+                ),
             }
         )
     layout = {
@@ -335,13 +366,178 @@ def slug(text: str, limit: int = 80) -> str:
     return (clean or "runlog")[:limit].rstrip("-_.")
 
 
-def chart_config(filename: str | None = None) -> dict[str, Any]:
-    """Plotly config for st.plotly_chart: no logo, PNG export at 2x, saved as
-    `<slug(filename)>.png` (e.g. "cartpole-v1-20260321_100007-reward") when given."""
-    image: dict[str, Any] = {"format": "png", "scale": 2}
+def chart_config(
+    filename: str | None = None, *, fmt: str = "png", style: str = "default"
+) -> dict[str, Any]:
+    """Plotly config for st.plotly_chart: no logo; the camera icon saves the chart as `fmt`
+    ("png" or "svg", drawn in the browser by plotly.js), as `<slug(filename)>.<fmt>` (e.g.
+    "cartpole-v1-20260321_100007-reward.svg") when given. The default style exports what
+    is on screen at 2x; the paper style a PAPER_WIDTH_IN x PAPER_HEIGHT_IN figure at
+    PAPER_DPI, laid out in points (PAPER_EXPORT), so its 8-10 px type prints at 8-10 pt."""
+    image: dict[str, Any] = {"format": fmt if fmt in FORMATS else "png"}
+    image |= PAPER_EXPORT if style == PAPER else {"scale": 2}
     if filename is not None:
         image["filename"] = slug(filename, limit=120)
     return {"displaylogo": False, "toImageButtonOptions": image}
+
+
+# ----- the paper style ------------------------------------------------------------------------
+
+DEFAULT_STYLE = "default"
+PAPER = "paper"
+FORMATS = ("png", "svg")
+"""What plotly.js exports in the browser and the camera icon may save here."""
+
+OKABE_ITO = (
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#009E73",  # bluish green
+    "#F0E442",  # yellow
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#000000",  # black
+)
+"""Okabe & Ito's colour-blind-safe palette (https://jfly.uni-koeln.de/color/)."""
+PAPER_CYCLE = tuple(OKABE_ITO[i] for i in (4, 0, 2, 5, 6, 1, 7, 3))
+"""Okabe-Ito in the order runs and versions take it: yellow, faint on white, comes last."""
+PAPER_COLORS: dict[str, str] = {
+    TRAIN_COLOR: "#0072B2",
+    EVAL_COLOR: "#E69F00",
+    BEST_COLOR: "#D55E00",
+    LENGTH_COLOR: "#CC79A7",
+    **{color: PAPER_CYCLE[i % len(PAPER_CYCLE)] for i, color in enumerate(EXTRAS_COLORS)},
+    STATUS_COLORS["Terminated"]: "#009E73",
+    STATUS_COLORS["Truncated"]: "#E69F00",
+    STATUS_COLORS["Continuing"]: "#56B4E9",
+    **{color: PAPER_CYCLE[i % len(PAPER_CYCLE)] for i, color in enumerate(VERSION_COLORS)},
+}
+"""Each colour the default style gives a meaning (a series, a version) -> its Okabe-Ito twin."""
+
+PAPER_WIDTH_IN, PAPER_HEIGHT_IN, PAPER_DPI = 3.5, 2.5, 300
+_PT_PER_IN = 72
+PAPER_EXPORT: dict[str, Any] = {
+    "width": round(PAPER_WIDTH_IN * _PT_PER_IN),
+    "height": round(PAPER_HEIGHT_IN * _PT_PER_IN),
+    "scale": PAPER_DPI / _PT_PER_IN,
+}
+"""The paper export in plotly's layout pixels, one per point: 252 x 180 at 300/72 x gives a
+1050 x 750 PNG (3.5 x 2.5 in at 300 dpi), and an SVG whose fonts are as many pt as px."""
+PAPER_FONT = {"family": "Arial, Helvetica, sans-serif", "size": 9, "color": "#000000"}
+PAPER_TITLE_SIZE = 10
+PAPER_SMALL_SIZE = 8
+"""Type in the paper style, in px = pt at 3.5 in wide: 9 for labels, 10 for titles, 8 for
+tick labels, subtitles and legends."""
+PAPER_LINE_SCALE = 0.6
+"""Line widths and marker sizes in the paper style, against the screen's: a 2.2 px smoothed
+line prints at 1.3 pt."""
+PAPER_GRID = "#E5E5E5"
+_PAPER_AXIS: dict[str, Any] = {
+    "automargin": True,  # room for tick labels and titles (Streamlit's theme sets it too)
+    "showgrid": True,
+    "gridcolor": PAPER_GRID,
+    "gridwidth": 0.5,
+    "zeroline": False,
+    "showline": True,
+    "linecolor": "#000000",
+    "linewidth": 0.8,
+    "ticks": "outside",
+    "ticklen": 3,
+    "tickcolor": "#000000",
+    "tickfont": {"size": PAPER_SMALL_SIZE},
+}
+_PAPER_LEGEND: dict[str, Any] = {
+    # Inside the plot area, top left: where learning curves (reward, length, eval, their
+    # aggregates), which start low, leave room.
+    "orientation": "v",
+    "x": 0.01,
+    "y": 0.99,
+    "xanchor": "left",
+    "yanchor": "top",
+    "bgcolor": "rgba(255,255,255,0.85)",
+    "bordercolor": "#BBBBBB",
+    "borderwidth": 0.5,
+    "tracegroupgap": 0,
+    "font": {"size": PAPER_SMALL_SIZE},
+}
+_RGBA = re.compile(r"rgba\((\d+),\s*(\d+),\s*(\d+),\s*([0-9.]+)\)")
+
+
+def apply_style(fig: go.Figure, style: str) -> go.Figure:
+    """`fig` drawn in `style`: the default style returns it as it is; the paper style returns
+    a new figure (`fig` is left alone: pages memoise theirs) with a white background, a light
+    grid, 8-10 pt type at 3.5 in wide, each colour of PAPER_COLORS replaced by its Okabe-Ito
+    twin, traces without a colour in PAPER_CYCLE's order, and the legend inside the plot.
+
+    Draw it with `st.plotly_chart(..., theme=None)`: Streamlit's theme would restyle it."""
+    if style != PAPER:
+        return fig
+    spec = fig.to_dict()
+    data = [_paper_trace(trace, PAPER_COLORS) for trace in spec.get("data", [])]
+    return ChartFigure(data, _paper_layout(spec.get("layout", {})))
+
+
+def _paper_color(value: Any, colors: Mapping[str, str]) -> Any:
+    if not isinstance(value, str):
+        return value
+    if value.upper() in colors:
+        return colors[value.upper()]
+    match = _RGBA.fullmatch(value.replace(" ", ""))
+    if match:  # a band's translucent fill: the same alpha over the twin colour
+        r, g, b, alpha = match.groups()
+        twin = colors.get(f"#{int(r):02X}{int(g):02X}{int(b):02X}")
+        if twin is not None:
+            return _rgba(twin, float(alpha))
+    return value
+
+
+def _paper_trace(trace: dict[str, Any], colors: Mapping[str, str]) -> dict[str, Any]:
+    out = dict(trace)
+    for part, size in (("line", "width"), ("marker", "size")):
+        if not isinstance(out.get(part), dict):
+            continue
+        out[part] = dict(out[part])
+        if "color" in out[part]:
+            out[part]["color"] = _paper_color(out[part]["color"], colors)
+        if isinstance(out[part].get(size), int | float):
+            out[part][size] = round(out[part][size] * PAPER_LINE_SCALE, 2)
+    if "fillcolor" in out:
+        out["fillcolor"] = _paper_color(out["fillcolor"], colors)
+    return out
+
+
+def _paper_layout(layout: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(layout)
+    out["template"] = {}  # nothing of Streamlit's or plotly's default look carries over
+    out |= {
+        "paper_bgcolor": "#FFFFFF",
+        "plot_bgcolor": "#FFFFFF",
+        "font": dict(PAPER_FONT),
+        "colorway": list(PAPER_CYCLE),
+        "legend": dict(_PAPER_LEGEND),
+    }
+    title = out.get("title")
+    if isinstance(title, dict):
+        title["font"] = {"size": PAPER_TITLE_SIZE}
+        if isinstance(title.get("subtitle"), dict):
+            title["subtitle"]["font"] = {"size": PAPER_SMALL_SIZE}
+    if isinstance(title, dict) and title.get("text"):  # room for the smaller title only
+        top = 40 if isinstance(title.get("subtitle"), dict) else 28
+        out["margin"] = {**out.get("margin", {}), "t": top}
+    for name in ("xaxis", "yaxis"):
+        axis = out.get(name)
+        axis = dict(axis) if isinstance(axis, dict) else {}
+        axis_title = axis.get("title")
+        if isinstance(axis_title, str):
+            axis_title = {"text": axis_title}
+        styled = {**_PAPER_AXIS, **axis}  # what a chart sets (range, grid or not) stays
+        if axis.get("showticklabels") is False:
+            styled["ticks"] = ""
+        styled["tickfont"] = {"size": PAPER_SMALL_SIZE}
+        if isinstance(axis_title, dict):
+            styled["title"] = {**axis_title, "font": {"size": PAPER_FONT["size"]}}
+        out[name] = styled
+    return out
 
 
 def order_extras(keys: Sequence[str]) -> list[str]:

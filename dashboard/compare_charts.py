@@ -19,23 +19,10 @@ import numpy as np
 import numpy.typing as npt
 import plotly.graph_objects as go
 
-from dashboard.charts import CHART_HEIGHT, curve_layout
-from dashboard.text import plot_text
+from dashboard.charts import CHART_HEIGHT, VERSION_COLORS, curve_layout
+from dashboard.text import HOVER_FORMAT, plot_text
 from runlog.analysis.stats import AggregateCurve
 
-# Tableau 10: distinguishable, colour-blind friendlier than plotly's default cycle.
-VERSION_COLORS = (
-    "#4E79A7",
-    "#F28E2B",
-    "#59A14F",
-    "#E15759",
-    "#B07AA1",
-    "#76B7B2",
-    "#EDC948",
-    "#FF9DA7",
-    "#9C755F",
-    "#BAB0AC",
-)
 RUN_DASHES = ("solid", "dot", "dash", "dashdot", "longdash", "longdashdot")
 RUN_OPACITY = 0.35
 BAND_ALPHA = 0.22
@@ -132,7 +119,7 @@ def _run_trace(
         line={"color": line.color, "width": width, "dash": line.dash},
         marker={"size": marker_size},
         opacity=RUN_OPACITY if faint else None,
-        hovertemplate=f"%{{y:.4~g}}<extra>{plot_text(line.run)}</extra>",
+        hovertemplate=f"%{{y:{HOVER_FORMAT}}}<extra>{plot_text(line.run)}</extra>",
     )
 
 
@@ -204,7 +191,7 @@ def aggregate_figure(
                     legendgroup=item.version,
                     showlegend=False,
                     name=f"{version} {ci} low",
-                    hovertemplate=f"{ci} low %{{y:.4~g}}<extra>{version}</extra>",
+                    hovertemplate=f"{ci} low %{{y:{HOVER_FORMAT}}}<extra>{version}</extra>",
                 )
             )
             fig.add_trace(
@@ -217,7 +204,7 @@ def aggregate_figure(
                     fillcolor=rgba(item.color, BAND_ALPHA),
                     legendgroup=item.version,
                     name=f"{version} {ci}",
-                    hovertemplate=f"{ci} high %{{y:.4~g}}<extra>{version}</extra>",
+                    hovertemplate=f"{ci} high %{{y:{HOVER_FORMAT}}}<extra>{version}</extra>",
                 )
             )
             label = f"{version} {stat} ({n_label(agg.n_runs, item.n_total)})"
@@ -232,7 +219,7 @@ def aggregate_figure(
                 legendgroup=item.version,
                 line={"color": item.color, "width": 2.6},
                 marker={"size": 6},
-                hovertemplate=f"{stat} %{{y:.4~g}}<extra>{version}</extra>",
+                hovertemplate=f"{stat} %{{y:{HOVER_FORMAT}}}<extra>{version}</extra>",
             )
         )
     return _layout(

@@ -36,11 +36,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import compare_charts as cc
-from dashboard import urlstate
-from dashboard.charts import chart_config, slug
+from dashboard import figures, urlstate
+from dashboard.charts import slug
 from dashboard.context import CHART_REFRESH, POLL_INTERVAL, AppContext
 from dashboard.data import MAX_POINTS, bad_lines_message, memo
-from dashboard.text import md_code, md_name
+from dashboard.text import NO_VALUE, TABLE_FLOAT_FORMAT, TABLE_INT_FORMAT, md_code, md_name
 from runlog.analysis.compare import (
     RunInputs,
     pairwise_improvement,
@@ -163,6 +163,19 @@ def resolve_selection(root: Path, items: Sequence[str], known_runs: Sequence[str
             members.setdefault(version_of(run), {}).setdefault(run, None)
     groups = tuple(VersionGroup(label, tuple(runs)) for label, runs in members.items())
     return Selection(tuple(valid), groups, tuple(problems))
+
+
+def regroup_by_config(
+    provider: RunProvider, selection: Selection, keys: Sequence[str]
+) -> Selection:
+    """The selection's runs grouped by the values of config `keys` (`?groupby=`, set by the
+    sweep view's "Compare these") instead of by version: one band per config group."""
+    from runlog.analysis.sweep import group_runs
+
+    runs = [r for g in selection.groups for r in g.runs]
+    grouping = group_runs({r: provider.config(r)[0] for r in runs}, keys)
+    groups = tuple(VersionGroup(g.label, g.runs) for g in grouping.groups)
+    return replace(selection, groups=groups)
 
 
 # ----- view settings in the URL ----------------------------------------------------------------
@@ -399,6 +412,9 @@ def render(ctx: AppContext) -> None:
     known = [s.rel for s in provider.runs()]
     route = urlstate.current_route()
     selection = resolve_selection(ctx.root, route.compare, known)
+    group_by = [k for k in (st.query_params.get(urlstate.GROUP_BY) or "").split(",") if k]
+    if group_by and selection.groups:
+        selection = regroup_by_config(provider, selection, group_by)
 
     top_left, top_right = st.columns([5, 1], vertical_alignment="bottom")
     with top_left:
@@ -406,6 +422,12 @@ def render(ctx: AppContext) -> None:
             urlstate.navigate()
         st.title("Compare", anchor=False)
     _picker(known, selection, route.compare)
+    if group_by:
+        st.caption(
+            "Grouped by config "
+            + ", ".join(md_code(k) for k in group_by)
+            + " (from the sweep view): each group is one entry with its own band."
+        )
     for problem in selection.problems:
         st.warning(problem, icon=":material/block:")
     if not selection.groups:
@@ -418,6 +440,7 @@ def render(ctx: AppContext) -> None:
         return
 
     stat, smooth, threshold = _settings()
+    figs = figures.settings()
     runs = _load_runs(provider, selection.groups)
     _follow(ctx, provider, cursor, runs)
     order = [g.label for g in selection.groups]
@@ -440,14 +463,38 @@ def render(ctx: AppContext) -> None:
         g.label: _eval_aggregate([r for r in runs if r.version == g.label], stat)
         for g in selection.groups
     }
-    _aggregate_section(selection.groups, runs, train_aggs, eval_aggs, stat, smooth, file_stem)
-    _side_by_side(provider, selection.groups, runs, train_aggs, eval_aggs, smooth, file_stem)
-    _overlay_section(provider, runs, smooth, file_stem)
+    _aggregate_section(
+        selection.groups, runs, train_aggs, eval_aggs, stat, smooth, file_stem, figs
+    )
+    _side_by_side(
+        provider, selection.groups, runs, train_aggs, eval_aggs, smooth, file_stem, figs
+    )
+    _overlay_section(provider, runs, smooth, file_stem, figs)
     _summary_section(table, inputs, order, stat, threshold, train_aggs, eval_aggs, file_stem)
+    _reliability(table, selection.groups, stat, figs)
     _config_section(provider, runs)
     drawn: _Follow | None = st.session_state.get(_FOLLOW_KEY)
     if drawn is not None:  # the pause between two full draws counts from the end of this one
         st.session_state[_FOLLOW_KEY] = replace(drawn, drawn_at=time.monotonic())
+
+
+def _reliability(
+    table: pd.DataFrame,
+    groups: Sequence[VersionGroup],
+    stat: Statistic,
+    figs: figures.FigureSettings,
+) -> None:
+    """The sweep view's rliable panel over the compared entries (versions or config groups),
+    on each run's headline metric."""
+    from dashboard.sweep_view import reliability_panel
+    from runlog.analysis.sweep import Group, Grouping, score_groups
+
+    metric = headline_metric(table)
+    scores = dict(zip(table["run"], table[metric].astype(float), strict=True))
+    entries = tuple(Group({"entry": g.label}, g.runs, name=g.label) for g in groups)
+    score = "final-eval" if metric == HEADLINE_METRIC else "final-train"
+    result = score_groups(Grouping(("entry",), entries, ()), scores, stat, score=score)
+    reliability_panel(result, None, figs, "compare.rliable", target_input=True)
 
 
 # ----- following live runs ---------------------------------------------------------------------
@@ -603,7 +650,9 @@ def _run_columns() -> dict[str, Any]:
     for name in ("episodes", "eval_blocks", *steps, *METRIC_NAMES):
         label = METRIC_NAMES.get(name, name.replace("_", " "))
         counts = name in steps or name in ("episodes", "eval_blocks")
-        config[name] = column.NumberColumn(label, format="localized" if counts else "%.4g")
+        config[name] = column.NumberColumn(
+            label, format=TABLE_INT_FORMAT if counts else TABLE_FLOAT_FORMAT
+        )
     return config
 
 
@@ -690,6 +739,7 @@ def _aggregate_section(
     stat: Statistic,
     smooth: float,
     file_stem: str,
+    figs: figures.FigureSettings,
 ) -> None:
     st.subheader("Aggregated across seeds", anchor=False)
     name = STAT_NAMES[stat]
@@ -724,7 +774,7 @@ def _aggregate_section(
             y_title="episode reward (smoothed)",
             note=note,
         )
-        _plot(fig, "compare.agg.train", f"{file_stem}-train-aggregate")
+        figures.plot(fig, "compare.agg.train", f"{file_stem}-train-aggregate", figs)
     with right:
         if any(len(a.x) for a in eval_aggs.values()):
             note = " · ".join(
@@ -737,7 +787,7 @@ def _aggregate_section(
                 note=note,
                 markers=True,
             )
-            _plot(fig, "compare.agg.eval", f"{file_stem}-eval-aggregate")
+            figures.plot(fig, "compare.agg.eval", f"{file_stem}-eval-aggregate", figs)
         else:
             st.info(
                 "No eval step shared by the runs of a version (or no eval yet).",
@@ -759,6 +809,7 @@ def _side_by_side(
     eval_aggs: dict[str, AggregateCurve],
     smooth: float,
     file_stem: str,
+    figs: figures.FigureSettings,
 ) -> None:
     st.subheader("Side by side", anchor=False)
     st.caption("One column per version, same axes: each version's runs (thin) under its aggregate.")
@@ -799,7 +850,7 @@ def _side_by_side(
                     x_range=x_train,
                     y_range=y_train,
                 )
-                _plot(fig, f"compare.side.train.{index}", f"{stem}-train")
+                figures.plot(fig, f"compare.side.train.{index}", f"{stem}-train", figs)
                 if any(not r.blocks.empty for r in mine):
                     fig = cc.aggregate_figure(
                         [
@@ -814,13 +865,17 @@ def _side_by_side(
                         y_range=y_eval,
                         markers=True,
                     )
-                    _plot(fig, f"compare.side.eval.{index}", f"{stem}-eval")
+                    figures.plot(fig, f"compare.side.eval.{index}", f"{stem}-eval", figs)
                 else:
                     st.caption("No eval yet.")
 
 
 def _overlay_section(
-    provider: RunProvider, runs: Sequence[RunData], smooth: float, file_stem: str
+    provider: RunProvider,
+    runs: Sequence[RunData],
+    smooth: float,
+    file_stem: str,
+    figs: figures.FigureSettings,
 ) -> None:
     st.subheader("Every run", anchor=False)
     lines = [_train_line(provider, r, smooth) for r in runs]
@@ -834,7 +889,7 @@ def _overlay_section(
         fig = cc.overlay_figure(
             lines, title="Training reward, every run", y_title="episode reward", note=note
         )
-        _plot(fig, "compare.overlay.train", f"{file_stem}-train-runs")
+        figures.plot(fig, "compare.overlay.train", f"{file_stem}-train-runs", figs)
     with right:
         with_eval = [r for r in runs if not r.blocks.empty]
         if with_eval:
@@ -844,7 +899,7 @@ def _overlay_section(
                 y_title="eval block mean",
                 note="mean per eval block",
             )
-            _plot(fig, "compare.overlay.eval", f"{file_stem}-eval-runs")
+            figures.plot(fig, "compare.overlay.eval", f"{file_stem}-eval-runs", figs)
         else:
             st.info("No eval yet in any selected run.", icon=":material/hourglass_empty:")
 
@@ -931,17 +986,31 @@ def _summary_section(
         "eval reward over training."
     )
     st.dataframe(
-        version_table(versions, names), hide_index=True, width="stretch", key="compare.versions"
+        version_table(versions, names),
+        hide_index=True,
+        width="stretch",
+        key="compare.versions",
+        placeholder=NO_VALUE,
     )
     if len(order) > 1:
         st.markdown(
             f"**P(row beats column)**, share of seed pairs, "
             f"{METRIC_NAMES[headline_metric(table)]} (ties count ½)"
         )
-        st.dataframe(pairs_matrix(pairs, order, names), width="content", key="compare.pairs")
+        st.dataframe(
+            pairs_matrix(pairs, order, names),
+            width="content",
+            key="compare.pairs",
+            placeholder=NO_VALUE,
+        )
     st.markdown("**Per run**")
     st.dataframe(
-        table, hide_index=True, width="stretch", key="compare.runs", column_config=_run_columns()
+        table,
+        hide_index=True,
+        width="stretch",
+        key="compare.runs",
+        column_config=_run_columns(),
+        placeholder=NO_VALUE,  # no eval yet, threshold never reached: never "None"
     )
     cols = st.columns(4)
     downloads = (
@@ -1010,9 +1079,9 @@ def _config_section(provider: RunProvider, runs: Sequence[RunData]) -> None:
         cells.insert(0, "differs", shown["differs"].map(lambda d: "≠" if d else ""))
     styled = cells.style.map(lambda v: "color: #9CA3AF; font-style: italic" if v == MISSING else "")
     st.dataframe(
-        styled, width="stretch", key="compare.config", height=min(38 + 35 * len(cells), 600)
+        styled,
+        width="stretch",
+        key="compare.config",
+        height=min(38 + 35 * len(cells), 600),
+        placeholder=NO_VALUE,
     )
-
-
-def _plot(fig: Any, key: str, file_stem: str) -> None:
-    st.plotly_chart(fig, key=key, config=chart_config(filename=file_stem), width="stretch")

@@ -1,7 +1,8 @@
 """Shapes the library's results for the page: the runs table, headline numbers, curves.
 
 Pure functions (records and frames in, frames and strings out), no Streamlit, so the page
-logic is testable without a browser. Human-readable sizes and times live here too.
+logic is testable without a browser. Human-readable sizes and times live here too; numbers
+are written by dashboard.text.format_number.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from dashboard.text import format_number
 from runlog.analysis.curves import downsample_many
 from runlog.read.activity import RunState
 from runlog.read.catalog import RunSummary
@@ -44,6 +47,7 @@ TABLE_COLUMNS = (
     "name",
     "version",
     "run_id",
+    "tags",
     "episodes",
     "env steps",
     "last reward",
@@ -52,10 +56,23 @@ TABLE_COLUMNS = (
     "checkpoints",
     "disk",
     "last write",
+    "note",
     "problem",
     "rel",
 )
-_TEXT_COLUMNS = ("state", "name", "version", "run_id", "checkpoints", "problem", "rel")
+_TEXT_COLUMNS = (
+    "state",
+    "name",
+    "version",
+    "run_id",
+    "tags",
+    "checkpoints",
+    "note",
+    "problem",
+    "rel",
+)
+NOTE_CELL_CHARS = 80
+"""The table shows a note's first line, cut to this many characters (the run view has it all)."""
 
 
 # ----- formatting ------------------------------------------------------------------------
@@ -91,36 +108,6 @@ def human_time(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def human_number(value: float | int | None, digits: int = 4) -> str:
-    """Ints with thousands separators, floats to `digits` significant digits, None/NaN -> "—"."""
-    if value is None:
-        return "—"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    if not math.isfinite(float(value)):
-        return "—"
-    v = float(value)
-    if v.is_integer() and abs(v) < 1e15:
-        return f"{int(v):,}"
-    return f"{v:,.{digits}g}" if abs(v) < 1e6 else f"{v:.{digits}g}"
-
-
-def human_compact(value: float | int | None) -> str:
-    """Large counts the way RL people say them: 9,876 / 150k / 1.25M / 3.1B."""
-    if value is None or not math.isfinite(float(value)):
-        return "—"
-    v = float(value)
-    if abs(v) < 1e4:
-        return human_number(value)
-    units = ((1e3, "k"), (1e6, "M"), (1e9, "B"), (1e12, "T"))
-    for i, (div, suffix) in enumerate(units):
-        scaled = v / div
-        text = f"{scaled:.0f}" if abs(scaled) >= 100 else f"{scaled:.3g}"
-        if abs(float(text)) < 1000 or i == len(units) - 1:
-            return text + suffix
-    return human_number(value)  # unreachable
-
-
 def state_label(summary: RunSummary) -> str:
     """The state column's text: the provider ages every summary's state as it hands it out."""
     if not summary.ok and summary.metadata is None:
@@ -129,6 +116,18 @@ def state_label(summary: RunSummary) -> str:
 
 
 # ----- the runs table ----------------------------------------------------------------------
+
+
+def note_cell(note: str) -> str:
+    """A note in one table cell: its first non-blank line, cut to NOTE_CELL_CHARS, with "…"
+    when anything is left out."""
+    lines = [line.strip() for line in note.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    first = lines[0]
+    if len(first) > NOTE_CELL_CHARS:
+        return first[: NOTE_CELL_CHARS - 1] + "…"
+    return first + (" …" if len(lines) > 1 else "")
 
 
 def _finite(value: float | None) -> float | None:
@@ -157,6 +156,7 @@ def runs_frame(summaries: Iterable[RunSummary]) -> pd.DataFrame:
                 "name": s.name,
                 "version": s.version,
                 "run_id": s.run_id,
+                "tags": list(s.tags),
                 "episodes": int(s.train_episodes) if read else None,
                 "env steps": int(s.total_steps) if read else None,
                 "last reward": _finite(s.last_reward),
@@ -169,6 +169,7 @@ def runs_frame(summaries: Iterable[RunSummary]) -> pd.DataFrame:
                     if s.last_write is not None
                     else pd.NaT
                 ),
+                "note": note_cell(s.note),
                 "problem": s.problem or "",
                 "rel": s.rel,
             }
@@ -182,18 +183,26 @@ def runs_frame(summaries: Iterable[RunSummary]) -> pd.DataFrame:
 
 
 def filter_runs(
-    frame: pd.DataFrame, names: Iterable[str], versions: Iterable[str], text: str
+    frame: pd.DataFrame,
+    names: Iterable[str],
+    versions: Iterable[str],
+    text: str,
+    tags: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Rows whose name is in `names` (all if empty), whose "name/version" is in `versions`
-    (all if empty) and that contain every word of `text` (case-insensitive) in a text column
-    (state, name, version, run_id, checkpoints, problem)."""
+    (all if empty), that carry EVERY tag of `tags` (AND: "baseline" + "seed-sweep" are the
+    runs with both) and that contain every word of `text` (case-insensitive) in a text column
+    (state, name, version, run_id, tags, checkpoints, note, problem)."""
     out = frame
     names = list(names)
     versions = list(versions)
+    wanted = set(tags)
     if names:
         out = out[out["name"].isin(names)]
     if versions:
         out = out[(out["name"] + "/" + out["version"]).isin(versions)]
+    if wanted:
+        out = out[out["tags"].map(lambda have: wanted.issubset(have))]
     words = text.lower().split()
     if words:
         haystack = pd.Series("", index=out.index)
@@ -225,6 +234,29 @@ def thin_blocks(blocks: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFr
     return blocks.iloc[kept.index]
 
 
+CURVE_COLUMNS = ("episode", "env_step", "raw", "smoothed")
+
+
+def curve_table(
+    steps: npt.ArrayLike, raw: npt.ArrayLike, smoothed: npt.ArrayLike, *, whole: bool = False
+) -> pd.DataFrame:
+    """One chart's curve at full resolution (its CSV): a row per episode with its index (from
+    0, the chart's "episode" axis), env steps, raw and smoothed value; `whole` writes the raw
+    values as integers (episode lengths). A live log may grow between the reads that gave the
+    arrays: rows are only ever appended, so the prefix they share is kept."""
+    steps, raw, smoothed = np.asarray(steps), np.asarray(raw), np.asarray(smoothed)
+    n = min(len(steps), len(raw), len(smoothed))
+    return pd.DataFrame(
+        {
+            "episode": np.arange(n, dtype=np.int64),
+            "env_step": steps[:n],
+            "raw": raw[:n].astype(np.int64) if whole else raw[:n],
+            "smoothed": smoothed[:n],
+        },
+        columns=list(CURVE_COLUMNS),
+    )
+
+
 def bad_lines_message(kind: str, path_name: str, bad_lines: tuple[int, ...]) -> str | None:
     """The warning "3 bad lines in train_episodes.jsonl skipped (lines 4, 9, 12)…", or None."""
     if not bad_lines:
@@ -233,7 +265,7 @@ def bad_lines_message(kind: str, path_name: str, bad_lines: tuple[int, ...]) -> 
     more = ", …" if len(bad_lines) > 5 else ""
     noun = "line" if len(bad_lines) == 1 else "lines"
     return (
-        f"{len(bad_lines):,} bad {noun} in {path_name} skipped "
+        f"{format_number(len(bad_lines))} bad {noun} in {path_name} skipped "
         f"({noun} {first}{more}); the rest of the {kind} log is shown."
     )
 

@@ -9,7 +9,9 @@
     view settings     x axis, smoothing, eval band: in the URL (?x=&smooth=&band=)
     charts            every trace from the provider's `series`: smoothed over every episode,
                       thinned to <= MAX_POINTS, extended (not redone) as a live run grows;
-                      PNG exports named "<name>-<version>-<run_id>-<chart>.png"
+                      PNG or SVG exports named "<name>-<version>-<run_id>-<chart>.png" in the
+                      sidebar's figure style (dashboard.figures); under each curve a CSV of
+                      every episode (raw and smoothed, not thinned), built only when clicked
     checkpoints, config, metadata
 
 All data comes from the one data provider (runlog.provider). The URL's run path is
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,21 +31,20 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, urlstate
+from dashboard import charts, figures, notes_view, urlstate
 from dashboard.context import CHART_REFRESH, POLL_INTERVAL, AppContext
 from dashboard.data import (
     MAX_POINTS,
     bad_lines_message,
+    curve_table,
     human_age,
-    human_compact,
-    human_number,
     human_size,
     human_time,
     memo,
     status_counts,
     thin_blocks,
 )
-from dashboard.text import md_code, md_name
+from dashboard.text import NO_VALUE, format_number, md_code, md_name
 from runlog.analysis.configs import flatten_config
 from runlog.analysis.evals import EvalBlock
 from runlog.errors import OutsideRootError
@@ -130,6 +132,7 @@ def render(ctx: AppContext, rel_from_url: str) -> None:
     st.set_page_config(page_title=f"{rel} · runlog")
     _header(ctx, rel, run_dir, summary)
     _headline_fragment(ctx, rel)
+    notes_view.render(ctx, rel)
     _problems(summary, train, evals)
     _charts(provider, rel, train, evals, summary)
     _details(provider, run_dir, rel, summary)
@@ -189,23 +192,24 @@ def _not_a_run(ctx: AppContext, rel: str) -> None:
 
 def _header(ctx: AppContext, rel: str, run_dir: Path, summary: RunSummary | None) -> None:
     name, version, run_id = rel.split("/")
-    left, right = st.columns([5, 2], vertical_alignment="bottom")
+    left, right = st.columns([3, 2], vertical_alignment="bottom")
     with left:
         _back_button()
         st.title(f"{md_name(name)} / {md_name(version)} · {md_name(run_id)}", anchor=False)
         started = summary.metadata.started_at if summary and summary.metadata else None
         st.caption(md_code(str(run_dir)) + (f" · started {md_code(started)}" if started else ""))
-    with right:
+    # Buttons as wide as their labels, side by side while they fit ("Compa…" otherwise).
+    buttons = right.container(horizontal=True, horizontal_alignment="right")
+    with buttons:
         # Read-only: no write control at all (the prune page still previews from the sidebar).
-        cols = st.columns(1 if ctx.read_only else 2)
-        if cols[0].button(
+        if st.button(
             "Compare version",
             icon=":material/compare_arrows:",
             key="run.compare",
             help=f"Compare every run of {md_name(f'{name}/{version}')}",
         ):
             urlstate.navigate(compare=f"{name}/{version}")
-        if not ctx.read_only and cols[1].button(
+        if not ctx.read_only and st.button(
             "Prune",
             icon=":material/content_cut:",
             key="run.prune",
@@ -244,12 +248,15 @@ def _headline_fragment(ctx: AppContext, rel: str) -> None:
 
 
 def _headline(ctx: AppContext, h: Headline) -> None:
+    """Seven cards in two rows (progress, then rewards), so that at 1280 px, sidebar open,
+    each card is wide enough for its whole label and value (dashboard.app's CSS wraps rather
+    than cuts anything that still does not fit)."""
     summary = ctx.provider().run(h.rel)
     state = summary.state if summary is not None else RunState.FINISHED
     best = h.best
-    cols = st.columns([1.3, 1, 1, 1.1, 1, 1.1, 1])
     common: dict[str, Any] = {"border": True, "height": "stretch"}
-    cols[0].metric(
+    progress = st.columns(4)
+    progress[0].metric(
         "State",
         state.value,
         delta=("wrote " + human_age(time.time() - h.written)) if h.written else "never written",
@@ -259,43 +266,47 @@ def _headline(ctx: AppContext, h: Headline) -> None:
         f"within {ctx.stall_window:g} s; finished: silent for longer than that.",
         **common,
     )
-    cols[1].metric(
-        "Episodes", human_compact(h.episodes), help=f"{h.episodes:,} training episodes", **common
+    progress[1].metric(
+        "Episodes", format_number(h.episodes), help="Training episodes logged", **common
     )
-    cols[2].metric(
+    progress[2].metric(
         "Env steps",
-        human_compact(h.steps),
+        format_number(h.steps),
         **common,
-        help=f"{h.steps:,}: the sum of episode lengths (the crate logs no step field)",
+        help="The sum of episode lengths (the crate logs no step field)",
     )
-    cols[3].metric(
+    progress[3].metric(
+        "Checkpoints",
+        NO_VALUE if h.n_ckpt is None else format_number(h.n_ckpt),
+        **common,
+        help="Numbered step_<N>.mpk files (latest.mpk and best.mpk not counted)",
+    )
+    # The sparkline card spans two of the progress row's columns.
+    rewards = st.columns([2, 1, 1])
+    rewards[0].metric(
         "Last reward",
-        human_number(h.last_reward),
+        format_number(h.last_reward),
         chart_data=list(h.spark) if h.spark else None,
         chart_type="line",
         help=f"Reward of the newest training episode (sparkline: the last {_SPARK_POINTS} "
         "episodes)",
         **common,
     )
-    cols[4].metric(
-        "Best reward", human_number(h.best_reward), **common, help="Highest training episode reward"
+    rewards[1].metric(
+        "Best reward",
+        format_number(h.best_reward),
+        **common,
+        help="Highest training episode reward",
     )
-    cols[5].metric(
+    rewards[2].metric(
         "Best eval",
-        "—" if best is None else human_number(best.mean),
-        delta=None if best is None else f"@ {human_compact(best.step)} steps",
+        NO_VALUE if best is None else format_number(best.mean),
+        delta=None if best is None else f"@ {format_number(best.step)} steps",
         delta_color="off",
         delta_arrow="off",
         help="Highest eval block mean, and the env step of that block: when best.mpk was "
-        "written"
-        + ("" if best is None else f" (step {best.step:,}, n={best.n}, std {best.std:.3g})"),
+        "written" + ("" if best is None else f" (n={best.n}, std {format_number(best.std)})"),
         **common,
-    )
-    cols[6].metric(
-        "Checkpoints",
-        "—" if h.n_ckpt is None else str(h.n_ckpt),
-        **common,
-        help="Numbered step_<N>.mpk files (latest.mpk and best.mpk not counted)",
     )
 
 
@@ -321,7 +332,8 @@ def _view_settings() -> tuple[str, float, str]:
         urlstate.SMOOTH, urlstate.parse_smooth, urlstate.DEFAULT_SMOOTH, urlstate.format_smooth
     )
     b_key, b_sync = urlstate.url_bound(urlstate.BAND, urlstate.parse_band, urlstate.DEFAULT_BAND)
-    cols = st.columns([1, 2, 1, 2], vertical_alignment="bottom")
+    # Each segmented control gets room for both of its options at 1280 px.
+    cols = st.columns([2, 3, 2, 1], vertical_alignment="bottom")
     cols[0].segmented_control(
         "X axis",
         urlstate.X_CHOICES,
@@ -354,6 +366,7 @@ def _charts(
     summary: RunSummary | None,
 ) -> None:
     x, smooth, band = _view_settings()
+    figs = figures.settings()
     x_title = charts.X_TITLES[x]
     tv = (rel, train.revision)
 
@@ -375,7 +388,8 @@ def _charts(
                     color=charts.TRAIN_COLOR,
                 ),
             )
-            _plot(fig, "chart.reward", f"{rel}-reward")
+            figures.plot(fig, "chart.reward", f"{rel}-reward", figs)
+            _curve_download(provider, rel, "reward", smooth, f"{rel}-reward")
     with right:
         blocks = provider.eval_blocks(rel)
         best = provider.best_eval(rel)
@@ -405,10 +419,12 @@ def _charts(
                     train=train_steps,
                 ),
             )
-            _plot(fig, "chart.eval", f"{rel}-eval")
+            figures.plot(fig, "chart.eval", f"{rel}-eval", figs)
+            _eval_download(provider, rel, f"{rel}-eval")
             if best is not None:
                 st.caption(
-                    f"★ best.mpk: eval block at step {best.step:,}, mean {best.mean:.4g} "
+                    f"★ best.mpk: eval block at step {format_number(best.step)}, mean "
+                    f"{format_number(best.mean)} "
                     f"(n={best.n}) — the first block with the highest mean."
                 )
 
@@ -426,7 +442,7 @@ def _charts(
         row = panels[start : start + per_row]
         for col, (column, title, color) in zip(st.columns(per_row)[: len(row)], row, strict=True):
             with col:
-                _panel(provider, rel, train, column, title, color, x, smooth, x_title)
+                _panel(provider, rel, train, column, title, color, x, smooth, x_title, figs)
 
 
 def _panel(
@@ -439,6 +455,7 @@ def _panel(
     x: str,
     smooth: float,
     x_title: str,
+    figs: figures.FigureSettings,
 ) -> None:
     """One small chart of the statistics grid: an extras key, episode length or endings."""
     height = charts.SMALL_CHART_HEIGHT + 20
@@ -453,19 +470,70 @@ def _panel(
         fig = memo(
             ("fig", *tv, column, x, smooth),
             lambda: charts.curve_figure(
-                data, title=title, x_title=x_title, y_title=title, color=color, height=height
+                data,
+                title=title,
+                x_title=x_title,
+                y_title=title,
+                color=color,
+                height=height,
+                raw_whole=column == "length",
             ),
         )
-    _plot(fig, f"chart.{column}", f"{rel}-{charts.pretty_key(column)}")
+    stem = f"{rel}-{charts.pretty_key(column)}"
+    figures.plot(fig, f"chart.{column}", stem, figs)
+    if column != "status":
+        _curve_download(provider, rel, column, smooth, stem)
 
 
 def _x_axis(x: str) -> Any:
     return "episodes" if x == "episodes" else "steps"
 
 
-def _plot(fig: Any, key: str, filename: str) -> None:
-    """Draw `fig`; its PNG export is saved as `filename` made file-safe (charts.slug)."""
-    st.plotly_chart(fig, key=key, config=charts.chart_config(filename=filename), width="stretch")
+def _curve_download(
+    provider: RunProvider, rel: str, column: str, smooth: float, stem: str
+) -> None:
+    """A button saving `column` at full resolution as `<slug(stem)>.csv`: every episode's
+    index, env steps, raw and smoothed value. The CSV is built when the button is clicked
+    (Streamlit runs the callable then), so a long run's page does not pay for it each rerun."""
+
+    def build() -> bytes:
+        steps, raw = provider.smoothed(rel, column, 0.0)
+        smoothed = provider.smoothed(rel, column, smooth)[1] if smooth > 0 else raw
+        table = curve_table(steps, raw, smoothed, whole=column == "length")
+        return table.to_csv(index=False).encode("utf-8")
+
+    what = "no smoothing" if smooth == 0 else f"EMA weight {format_number(smooth)}"
+    _download(
+        f"run.csv.{column}",
+        build,
+        stem,
+        "Every episode, not thinned: episode (from 0), env_step, raw and smoothed value "
+        f"({what}, as drawn).",
+    )
+
+
+def _eval_download(provider: RunProvider, rel: str, stem: str) -> None:
+    """A button saving every eval block (step, n, mean, std, min, max, median) as CSV."""
+    _download(
+        "run.csv.eval",
+        lambda: provider.eval_blocks(rel).to_csv(index=False).encode("utf-8"),
+        stem,
+        "Every eval block, not thinned: env step, episodes, mean, std, min, max, median.",
+    )
+
+
+def _download(key: str, build: Callable[[], bytes], stem: str, what: str) -> None:
+    st.download_button(
+        "CSV",
+        build,
+        file_name=f"{charts.slug(stem, limit=120)}.csv",
+        mime="text/csv",
+        key=key,
+        help=what,
+        icon=":material/download:",
+        type="tertiary",
+        on_click="ignore",
+    )
 
 
 def _details(
@@ -499,7 +567,8 @@ def _checkpoints(summary: RunSummary | None, best: EvalBlock | None) -> None:
         if c.is_best:
             badges.append("★ best")
             note = (
-                f"eval block @ step {best.step:,}, mean {best.mean:.4g} (n={best.n})"
+                f"eval block @ step {format_number(best.step)}, mean "
+                f"{format_number(best.mean)} (n={best.n})"
                 if best is not None
                 else "no eval block explains it"
             )
@@ -508,7 +577,7 @@ def _checkpoints(summary: RunSummary | None, best: EvalBlock | None) -> None:
         rows.append(
             {
                 "file": c.name,
-                "step": "" if c.step is None else f"{c.step:,}",
+                "step": "" if c.step is None else format_number(c.step),
                 "size": human_size(c.size),
                 "modified": f"{human_time(c.mtime)} ({human_age(now - c.mtime)})",
                 "badges": " · ".join(badges),
@@ -523,6 +592,7 @@ def _checkpoints(summary: RunSummary | None, best: EvalBlock | None) -> None:
         width="stretch",
         key="run.checkpoints",
         height=min(38 + 35 * len(table), 400),
+        placeholder=NO_VALUE,
         column_config={
             "file": cc.TextColumn("file", width="medium"),
             "step": cc.TextColumn("step", width="small"),
@@ -567,6 +637,7 @@ def _config(provider: RunProvider, rel: str) -> None:
             ),
             hide_index=True,
             width="stretch",
+            placeholder=NO_VALUE,
         )
 
 
@@ -592,5 +663,5 @@ def _metadata(summary: RunSummary | None) -> None:
     if m.total_episodes == 0 and summary.train_episodes > 0:
         st.caption(
             "total_episodes is 0 in metadata.json (a known quirk of the crate's training "
-            f"loop); the log holds {summary.train_episodes:,} episodes."
+            f"loop); the log holds {format_number(summary.train_episodes)} episodes."
         )

@@ -3,7 +3,8 @@
     ?run=cartpole/v1/20260322_120000&x=steps&smooth=0.9&band=minmax   one run
     ?compare=cartpole/v1,cartpole/v2                                  versions or runs side by side
     ?view=prune&scope=cartpole/v1                                     prune ("" = the whole root)
-    ?q=dqn&name=cartpole&version=v1                                   run browser filters
+    ?q=dqn&name=cartpole&version=v1&tag=baseline,seed-sweep           run browser filters
+    &style=paper&fig=svg                   every chart drawn for a paper, its camera icon saving SVG
 
 Parsing is pure (plain mappings in, records out) so it is testable without Streamlit; the
 few functions that touch `st.query_params` / `st.session_state` say so.
@@ -21,6 +22,9 @@ import streamlit as st
 
 RUN = "run"
 COMPARE = "compare"
+SWEEP = "sweep"
+GROUP_BY = "groupby"
+"""Compare (and sweep) runs grouped by these config keys instead of by version."""
 VIEW = "view"
 SCOPE = "scope"
 X_AXIS = "x"
@@ -29,6 +33,9 @@ BAND = "band"
 QUERY = "q"
 NAME = "name"
 VERSION = "version"
+TAG = "tag"
+STYLE = "style"
+FIGURE_FORMAT = "fig"
 
 PRUNE_VIEW = "prune"
 X_CHOICES = ("steps", "episodes")
@@ -38,9 +45,12 @@ DEFAULT_SMOOTH = 0.6
 DEFAULT_BAND = "minmax"
 MAX_SMOOTH = 0.999
 RUN_SETTINGS = (X_AXIS, SMOOTH, BAND)
+PAPER_STYLE = "paper"
+FIGURE_FORMATS = ("png", "svg")
+DEFAULT_FIGURE_FORMAT = "png"
 """Params that describe how a run is drawn; they travel with the user from run to run."""
 
-Page = Literal["browser", "run", "compare", "prune"]
+Page = Literal["browser", "run", "compare", "prune", "sweep"]
 T = TypeVar("T")
 
 
@@ -55,6 +65,8 @@ class Route:
     """Runs or versions to compare as given in the URL (not yet checked), in URL order."""
     scope: str = ""
     """Prune scope as given in the URL (not yet checked; "" = the whole root)."""
+    sweep: tuple[str, ...] = ()
+    """Names, versions or runs of a sweep as given in the URL (not yet checked)."""
 
 
 def _last(value: str | list[str] | None) -> str | None:
@@ -86,14 +98,28 @@ def split_list(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def split_tags(raw: str | None) -> tuple[str, ...]:
+    """The tags of a `tag` param (`a,b`; repeated params arrive joined by commas), once each.
+    Unlike paths, a tag is kept as typed but for surrounding blanks."""
+    seen: dict[str, None] = {}
+    for item in (raw or "").split(","):
+        if item.strip():
+            seen.setdefault(item.strip(), None)
+    return tuple(seen)
+
+
 def route(params: Mapping[str, str | list[str]]) -> Route:
-    """The page a URL's params ask for: prune, then compare, then run, else the browser.
+    """The page a URL's params ask for: prune, sweep, compare, run, else the browser.
 
     Paths are kept as typed (`url_path`): they are checked against the root by the views.
     """
     view = _last(params.get(VIEW))
     if view == PRUNE_VIEW:
         return Route("prune", scope=url_path(_last(params.get(SCOPE)) or ""))
+    raw_sweep = params.get(SWEEP)
+    if raw_sweep is not None:
+        values = raw_sweep if isinstance(raw_sweep, list) else [raw_sweep]
+        return Route("sweep", sweep=split_list(values))
     raw_compare = params.get(COMPARE)
     if raw_compare is not None:
         values = raw_compare if isinstance(raw_compare, list) else [raw_compare]
@@ -129,6 +155,20 @@ def format_smooth(value: float) -> str:
     return f"{value:g}"
 
 
+def parse_paper_style(raw: str | None) -> bool:
+    """`?style=paper` turns the paper style on; anything else is the default style."""
+    return raw == PAPER_STYLE
+
+
+def format_paper_style(on: bool) -> str:
+    return PAPER_STYLE if on else "default"
+
+
+def parse_figure_format(raw: str | None) -> str:
+    """The camera icon's export format: `?fig=svg`, else PNG."""
+    return raw if raw in FIGURE_FORMATS else DEFAULT_FIGURE_FORMAT
+
+
 def link(**params: str | Iterable[str] | None) -> str:
     """A relative link (`?a=1&b=2`) to the same app with exactly these params (None omitted)."""
     pairs: list[tuple[str, str]] = []
@@ -148,6 +188,10 @@ def run_link(rel: str, settings: Mapping[str, str] | None = None) -> str:
 
 def compare_link(items: Iterable[str]) -> str:
     return link(**{COMPARE: ",".join(items)})
+
+
+def sweep_link(items: Iterable[str]) -> str:
+    return link(**{SWEEP: ",".join(items)})
 
 
 def prune_link(scope: str) -> str:
@@ -193,16 +237,23 @@ def url_bound(
     parse: Callable[[str | None], T],
     default: T,
     to_url: Callable[[T], str] = str,
+    *,
+    repeated: bool = False,
 ) -> tuple[str, Callable[[], T]]:
     """Seed the widget for `param` from the URL (or the session's last choice) before it is drawn.
 
     Returns (widget key, `sync`): draw the widget with that key (and no `value=`), then call
     `sync()`, which writes the widget's value back to the URL (dropping it when it is the
-    default, to keep links short) and returns it.
+    default, to keep links short) and returns it. `repeated`: a list param may come repeated
+    (`?tag=a&tag=b`); `parse` gets its values joined by commas (the form `sync` writes).
     """
     key = widget_key(param)
     if key not in st.session_state:
-        raw = st.query_params.get(param)
+        raw = (
+            ",".join(st.query_params.get_all(param)) or None
+            if repeated
+            else st.query_params.get(param)
+        )
         if raw is None:
             raw = st.session_state.get(_pref_key(param))
         st.session_state[key] = parse(raw)

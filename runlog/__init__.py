@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from runlog.errors import (
     InvalidNameError,
     MetadataError,
@@ -17,10 +15,18 @@ from runlog.format.records import EpisodeRecord, RunMetadata
 from runlog.format.resolve import resolve_run
 from runlog.format.run import TrainingRun
 
-try:
-    __version__ = version("runlog")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> str:
+    """`runlog.__version__`, looked up when first asked for: importlib.metadata scans every
+    installed distribution, a cost each `runlog` command would pay at start otherwise."""
+    if name != "__version__":
+        raise AttributeError(f"module 'runlog' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("runlog")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
 
 __all__ = [
     "EpisodeRecord",

@@ -2,13 +2,19 @@
 
     runlog [--read-only] resolve PATH                 print the run directory PATH resolves to
     runlog [--read-only] prune PATH --keep K [--dry-run] [--json] [--include-live]
+                                                      [--follow-symlinks]
     runlog [--no-cache] ls ROOT [--json]              table of the runs under ROOT
     runlog [--no-cache] show RUN [--json]             one run's summary
+    runlog [--no-cache] sweep PATH... [--score S] [--group-by K,...] [--stat iqm|mean] [--json]
+                                                      group runs by config (seeds collapsed)
+    runlog [--read-only] tag RUN TAG... [--remove]    add (remove) tags of a run (runlog.json)
+    runlog [--read-only] note RUN TEXT                set a run's note ("" clears it)
     runlog index ROOT                                 read every log under ROOT into the index
     runlog cache info | clear                         where the index is and how big; empty it
 
-Exit codes: 0 success, 1 a runlog error (one line on stderr, never a traceback) or a
-failed deletion, 2 a usage error or a write refused by read-only mode.
+Exit codes: 0 success, 1 a runlog error (one line on stderr, never a traceback), a failed
+deletion or a run `prune` refused (a symlink leading outside PATH, without --follow-symlinks),
+2 a usage error or a write refused by read-only mode.
 """
 
 from __future__ import annotations
@@ -18,15 +24,17 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runlog import __version__
+import runlog
 from runlog.errors import ReadOnlyError, RunlogError
 from runlog.format.resolve import resolve_run
 
 if TYPE_CHECKING:
+    from runlog.format.notes import NotesFile, RunNotes
     from runlog.provider import IndexProgress
     from runlog.prune import PrunePlan
     from runlog.read.index import RunIndex
@@ -56,12 +64,20 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+class _Version(argparse.Action):
+    """--version, the package metadata read only when asked for (see runlog.__getattr__)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        sys.stdout.write(f"runlog {runlog.__version__}\n")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runlog",
         description="Browse, resolve and prune ember-rl training runs.",
     )
-    parser.add_argument("--version", action="version", version=f"runlog {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     parser.add_argument(
         "--read-only",
         action="store_true",
@@ -98,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--include-live", action="store_true", help="also prune runs that are writing now"
     )
     prune.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="prune through a checkpoints/ (or step_<N>.mpk) symlink leading outside PATH; "
+        "without it such a run is refused (a symlinked step_<N>.mpk is removed as a link, "
+        "its target is kept)",
+    )
+    prune.add_argument(
         "--read-only", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
     prune.set_defaults(handler=_cmd_prune)
@@ -118,6 +141,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.set_defaults(handler=_cmd_show)
 
+    sweep = commands.add_parser(
+        "sweep",
+        help="group runs by config, seeds collapsed; score each group with a 95%% CI",
+        description="Every run under the PATHs (roots, names, versions or runs), grouped by "
+        "the config keys that vary (keys named seed, *_seed, seed_* ignored), each group's "
+        "IQM (or mean) score with a 95%% bootstrap CI over its runs, best group first.",
+    )
+    sweep.add_argument("paths", type=Path, nargs="+", metavar="PATH")
+    sweep.add_argument(
+        "--score",
+        choices=("final-eval", "best-eval", "auc", "final-train"),
+        default="final-eval",
+        help="final eval block mean (default), best eval block mean, normalised eval AUC, "
+        "final smoothed train reward",
+    )
+    sweep.add_argument(
+        "--group-by",
+        type=lambda text: [k.strip() for k in text.split(",") if k.strip()],
+        default=None,
+        metavar="KEY,...",
+        help="group by these flattened config keys instead (e.g. config.lr,config.batch_size)",
+    )
+    sweep.add_argument("--stat", choices=("iqm", "mean"), default="iqm")
+    sweep.add_argument("--json", action="store_true", help="print JSON")
+    sweep.add_argument(
+        "--no-cache", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    sweep.set_defaults(handler=_cmd_sweep)
+
+    tag = commands.add_parser(
+        "tag",
+        help="add tags to a run (or remove them)",
+        description="Add TAGs to the run directory RUN, kept in RUN/runlog.json (which travels "
+        "with the run); --remove takes them off. A tag has no comma and at most 64 characters.",
+    )
+    tag.add_argument("run", type=Path, metavar="RUN")
+    tag.add_argument("tags", nargs="+", metavar="TAG")
+    tag.add_argument("--remove", action="store_true", help="remove these tags instead")
+    _notes_options(tag)
+    tag.set_defaults(handler=_cmd_tag)
+
+    note = commands.add_parser(
+        "note",
+        help="set a run's free-text note",
+        description="Set the note of the run directory RUN to TEXT (\"\" clears it), kept in "
+        "RUN/runlog.json beside its tags.",
+    )
+    note.add_argument("run", type=Path, metavar="RUN")
+    note.add_argument("text", metavar="TEXT")
+    _notes_options(note)
+    note.set_defaults(handler=_cmd_note)
+
     index = commands.add_parser(
         "index",
         help="read every log under ROOT into the run index",
@@ -133,6 +208,17 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--json", action="store_true", help="print JSON (info)")
     cache.set_defaults(handler=_cmd_cache)
     return parser
+
+
+def _notes_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a runlog.json that cannot be read as notes (its content is lost)",
+    )
+    command.add_argument(
+        "--read-only", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -201,6 +287,23 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from runlog.sweep_command import sweep_command
+
+    index = _index(args)
+    text, code = sweep_command(
+        args.paths,
+        score=args.score,
+        group_by=args.group_by,
+        statistic=args.stat,
+        as_json=args.json,
+        index=index,
+    )
+    _emit(text, code)
+    _note_cache(index)
+    return code
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     from runlog.report import show_command
 
@@ -211,6 +314,70 @@ def _cmd_show(args: argparse.Namespace) -> int:
     _emit(text, code)
     _note_cache(index)
     return code
+
+
+def _notes_run(args: argparse.Namespace, what: str) -> Path:
+    """The run directory a notes command writes to: RUN itself, which must be a run (no resolve
+    rule: a write goes to the run named, never to one picked for the user)."""
+    from runlog.format.rundirs import is_run_dir
+
+    path = Path(args.run)
+    if args.read_only or read_only_from_env():
+        raise ReadOnlyError(
+            f"refusing to change the {what} of {path}: read-only mode is on (--read-only or "
+            f"{READ_ONLY_ENV}=1)"
+        )
+    if not path.exists():
+        raise RunlogError(f"{path} does not exist; give a run directory")
+    try:
+        children = {p.name for p in path.iterdir()}
+    except NotADirectoryError:
+        raise RunlogError(f"{path} is not a directory; give a run directory") from None
+    if not is_run_dir(path.name, children):
+        raise RunlogError(
+            f"{path} is not a run directory (no metadata.json or episode log in it); give "
+            "the run's own directory, <name>/<version>/<run_id>"
+        )
+    return path
+
+
+def _update(run_dir: Path, change: Callable[[RunNotes], RunNotes], force: bool) -> NotesFile:
+    from runlog.format.notes import UnreadableNotesError, update_notes
+
+    try:
+        return update_notes(run_dir, change, replace_unreadable=force)
+    except UnreadableNotesError as exc:
+        raise RunlogError(f"{exc}; add --force to replace it (what it holds is lost)") from None
+
+
+def _cmd_tag(args: argparse.Namespace) -> int:
+    from runlog.format.notes import normalise_tags
+
+    run_dir = _notes_run(args, "tags")
+    tags = normalise_tags(args.tags)
+    missing: list[str] = []
+
+    def change(notes: RunNotes) -> RunNotes:
+        if not args.remove:
+            return replace(notes, tags=(*notes.tags, *tags))
+        missing[:] = [t for t in tags if t not in notes.tags]
+        return replace(notes, tags=tuple(t for t in notes.tags if t not in tags))
+
+    written = _update(run_dir, change, args.force)
+    for tag in missing:
+        _note(f"{run_dir} had no tag {tag!r}")
+    now = written.notes.tags
+    print(f"{run_dir}: " + (f"tags {', '.join(now)}" if now else "no tags"))
+    return EXIT_OK
+
+
+def _cmd_note(args: argparse.Namespace) -> int:
+    run_dir = _notes_run(args, "note")
+    text: str = args.text
+    written = _update(run_dir, lambda notes: replace(notes, note=text), args.force)
+    length = len(written.notes.note)
+    print(f"{run_dir}: " + (f"note saved ({length:,} characters)" if length else "note cleared"))
+    return EXIT_OK
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
@@ -321,15 +488,29 @@ def _cmd_prune(args: argparse.Namespace) -> int:
             f"refusing to prune {args.path}: read-only mode is on (--read-only or "
             f"{READ_ONLY_ENV}=1); add --dry-run to preview what would be deleted"
         )
-    plans = plan_prune_tree(args.path, args.keep, root=None, include_live=args.include_live)
+    # PATH is the boundary: a symlink leading out of it is refused (the library guards the
+    # checkpoints/ directory up to the unlink) unless --follow-symlinks.
+    boundary = None if args.follow_symlinks else args.path
+    plans = plan_prune_tree(args.path, args.keep, root=boundary, include_live=args.include_live)
     deleted: list[Path] = []
     failed: list[tuple[Path, str]] = []
     skipped: list[tuple[Path, str]] = []  # runs skipped by the plan, files kept by apply
+    refused: list[tuple[Path, Path]] = []  # symlinks leading outside PATH: (link, target)
     skipped_runs = 0
+    refused_runs = 0
     bytes_freed = 0
     lines: list[str] = []
     verb = "would delete" if args.dry_run else "deleted"
     for plan in plans:
+        outside = () if boundary is None else plan.links_outside(boundary)
+        if outside:
+            refused.extend(outside)
+            refused_runs += 1
+            for link, target in outside:
+                message = _refusal(link, target, args.path)
+                skipped.append((plan.run_dir, message))
+                _error(message)
+            continue
         if plan.skipped_reason is not None:
             skipped.append((plan.run_dir, plan.skipped_reason))
             skipped_runs += 1
@@ -349,7 +530,11 @@ def _cmd_prune(args: argparse.Namespace) -> int:
             lines.extend(f"kept {path}: {reason}" for path, reason in result.skipped)
         deleted.extend(path for path, _ in done)
         bytes_freed += freed
-        lines.extend(f"{verb} {path} ({_human_bytes(size)})" for path, size in done)
+        real = {f.path: plan.real_path(f) for f in plan.delete}
+        lines.extend(
+            f"{verb} {path} ({_human_bytes(size)})" + _really(path, real.get(path, path))
+            for path, size in done
+        )
 
     if args.json:
         report: dict[str, Any] = {
@@ -358,10 +543,13 @@ def _cmd_prune(args: argparse.Namespace) -> int:
             "dry_run": bool(args.dry_run),
             "failed": [{"path": str(path), "error": reason} for path, reason in failed],
             "skipped": [{"path": str(path), "reason": reason} for path, reason in skipped],
+            "refused_symlinks": [
+                {"link": str(link), "target": str(target)} for link, target in refused
+            ],
         }
         print(json.dumps(report))
     else:
-        runs = len(plans) - skipped_runs
+        runs = len(plans) - skipped_runs - refused_runs
         lines.append(
             f"{'dry run: ' if args.dry_run else ''}{verb} {len(deleted)} checkpoint(s) "
             f"in {runs} run(s), {'freeing' if args.dry_run else 'freed'} "
@@ -372,9 +560,31 @@ def _cmd_prune(args: argparse.Namespace) -> int:
                 if skipped_runs
                 else ""
             )
+            + (
+                f"; {refused_runs} run(s) refused: a symlink leads outside {args.path} "
+                "(see stderr; --follow-symlinks prunes there)"
+                if refused_runs
+                else ""
+            )
         )
         print("\n".join(lines))
-    return EXIT_ERROR if failed else EXIT_OK
+    return EXIT_ERROR if failed or refused else EXIT_OK
+
+
+def _refusal(link: Path, target: Path, path: Path) -> str:
+    return (
+        f"refusing to prune through {link}: a symlink to {target}, outside {path} "
+        "(pass --follow-symlinks to prune there)"
+    )
+
+
+def _really(path: Path, real: Path) -> str:
+    """ " -> <real path>" when a symlink makes the file live elsewhere, else ""."""
+    if real == path:
+        return ""
+    if path.is_symlink():
+        return f" (a symlink to {real}: the link goes, its target stays)"
+    return f" (really {real})"
 
 
 def _sizes(plan: PrunePlan) -> dict[Path, int]:

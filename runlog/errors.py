@@ -27,5 +27,9 @@ class ReadOnlyError(RunlogError):
     """A write was requested while read-only mode is on."""
 
 
+class NotesError(RunlogError):
+    """A run's runlog.json (tags and note) cannot be read as one, or a write was refused."""
+
+
 class PruneError(RunlogError):
     """A prune request is invalid (keep < 0, not a run directory, plan/apply roots differ)."""

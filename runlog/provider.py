@@ -9,6 +9,8 @@
                 smoothed(rel, column, smooth)          every episode (seed statistics)
                 eval_blocks(rel), best_eval(rel), recent_rewards(rel)
                 checkpoints(rel), config(rel), run_path(rel)
+      notes     notes(rel), save_notes(rel, notes, expected)   tags and note (runlog.json);
+                                                       in the listing: RunSummary.tags / .note
 
     disk --Catalog (one reader per log, summaries)--> columns of the runs being viewed
          (least recently used out, under a memory budget) --> derived series, cached by
@@ -42,6 +44,7 @@ import numpy.typing as npt
 from runlog.analysis.curves import DownsampledMany, EmaState, Thinner
 from runlog.analysis.evals import BLOCK_COLUMNS, EvalBlock, EvalBlocks, blocks_frame
 from runlog.errors import OutsideRootError
+from runlog.format.notes import NotesFile, RunNotes, read_notes, save_notes
 from runlog.format.paths import resolve_inside
 from runlog.format.rundirs import RUN_DEPTH, depth_of, run_rel
 from runlog.read.activity import DEFAULT_LIVE_WINDOW, DEFAULT_STALL_WINDOW
@@ -334,7 +337,11 @@ class RunProvider:
             if not watching and now - self._last_scan >= FALLBACK_RESCAN:
                 return self._rescan(cursor)
             self._cursor = cursor
-            if not changed:
+            # A half-written metadata.json that stopped changing sends no event: it is looked
+            # at again once it has been still for the stall window (then it reads corrupt).
+            settled = set(self.catalog.settling())
+            due = [s.path for s in self._summaries.values() if s.path in settled] if settled else []
+            if not changed and not due:
                 return False
             for key in changed:
                 if key not in self._summaries:
@@ -342,6 +349,9 @@ class RunProvider:
                 self._summaries[key] = self.catalog.summary(
                     self.root / key, max_read=self._max_read()
                 )
+            for path in due:
+                summary = self.catalog.summary(path, max_read=self._max_read())
+                self._summaries[summary.rel] = summary
             self._revision += 1
             self._queue_unread()
             return True
@@ -755,6 +765,32 @@ class RunProvider:
     def checkpoints(self, rel: str) -> tuple[CheckpointInfo, ...]:
         summary = self.run(rel)
         return () if summary is None else summary.checkpoints
+
+    def notes(self, rel: str) -> NotesFile:
+        """Run `rel`'s tags and note read now, with the identity `save_notes` checks."""
+        return read_notes(self._run_dir(rel))
+
+    def save_notes(
+        self, rel: str, notes: RunNotes, expected: str, *, replace_unreadable: bool = False
+    ) -> NotesFile:
+        """Write run `rel`'s tags and note unless runlog.json changed since it was read with
+        identity `expected` (runlog.format.notes.save_notes: ConflictError, NotesError). The
+        listing shows them at once (a watcher would tell the other processes)."""
+        path = self._run_dir(rel)
+        written = save_notes(path, notes, expected, replace_unreadable=replace_unreadable)
+        summary = self.catalog.summary(path, max_read=self._max_read())
+        with self._lock:
+            if summary.rel in self._summaries and self._summaries[summary.rel] != summary:
+                self._summaries[summary.rel] = summary
+                self._revision += 1
+        return written
+
+    def _run_dir(self, rel: str) -> Path:
+        """The directory of run `rel`, checked to be a name/version/run_id inside the root."""
+        path = self.run_path(rel)
+        if depth_of(run_rel(self.root, path)) != RUN_DEPTH:
+            raise OutsideRootError(f"refusing run {rel!r}: not a name/version/run_id path")
+        return path
 
     def config(self, rel: str) -> tuple[object | None, str | None]:
         """Run `rel`'s config.json (any JSON value), or None with the problem in words."""

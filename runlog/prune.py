@@ -19,6 +19,10 @@ Guards, and what each does:
   `checkpoints/` resolving outside `root` (a symlink), `checkpoints/` not a
   directory, or a live run when `include_live` is False.
   Without `root` there is no boundary to check, so a symlinked `checkpoints/` is followed.
+- Every symlink a plan goes through (`checkpoints/`, a symlinked `step_<N>.mpk` it
+  deletes) is in `PrunePlan.links` with its real target; `links_outside(path)` names those
+  leading out of a path, for a front end that refuses them (`runlog prune` does, unless
+  --follow-symlinks).
 - Listing, lstat and unlink go through an open descriptor of the checkpoints directory
   (Linux, macOS), checked to be the very directory that lies inside `root`, so
   swapping `checkpoints/` for a symlink halfway through cannot redirect a delete.
@@ -78,6 +82,9 @@ class CheckpointFile:
     size: int
     inode: int
     mtime_ns: int
+    target: Path | None = None
+    """Where it really leads when it is a symlink (resolved), else None. Pruning removes the
+    link; the target is never deleted."""
 
     @property
     def identity(self) -> tuple[int, int, int]:
@@ -96,6 +103,8 @@ class PrunePlan:
     live_window: float = DEFAULT_LIVE_WINDOW
     include_live: bool = True
     root: Path | None = None
+    checkpoints_target: Path | None = None
+    """Where `checkpoints/` really is when it is a symlink (resolved), else None."""
 
     @property
     def bytes_freed(self) -> int:
@@ -104,6 +113,32 @@ class PrunePlan:
     @property
     def files(self) -> int:
         return len(self.delete)
+
+    @property
+    def links(self) -> tuple[tuple[Path, Path], ...]:
+        """(symlink, its real target) for each symlink this plan goes through: `checkpoints/`
+        and the symlinked `step_<N>.mpk` files it deletes."""
+        found = []
+        if self.checkpoints_target is not None:
+            found.append((checkpoints_dir(self.run_dir), self.checkpoints_target))
+        found += [(f.path, f.target) for f in self.delete if f.target is not None]
+        return tuple(found)
+
+    def links_outside(self, boundary: Path) -> tuple[tuple[Path, Path], ...]:
+        """The `links` whose real target lies outside `boundary` (itself resolved)."""
+        real = Path(os.path.realpath(boundary))
+        return tuple(
+            (link, target) for link, target in self.links if not target.is_relative_to(real)
+        )
+
+    def real_path(self, f: CheckpointFile) -> Path:
+        """Where the file `f` of this plan really is: its own target when it is a symlink,
+        else its place in the real checkpoints directory."""
+        if f.target is not None:
+            return f.target
+        if self.checkpoints_target is not None:
+            return self.checkpoints_target / f.path.name
+        return f.path
 
 
 @dataclass(frozen=True)
@@ -240,8 +275,16 @@ def _list_checkpoints(ckpt: _CheckpointsDir) -> list[CheckpointFile]:
         # special files are not checkpoints and are never touched.
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
             continue
-        found.append(CheckpointFile(ckpt.path / name, step, st.st_size, st.st_ino, st.st_mtime_ns))
+        path = ckpt.path / name
+        target = _link_target(path) if stat.S_ISLNK(st.st_mode) else None
+        found.append(CheckpointFile(path, step, st.st_size, st.st_ino, st.st_mtime_ns, target))
     return found
+
+
+def _link_target(path: Path) -> Path | None:
+    """Where the symlink `path` really leads (every link on the way resolved), or None when
+    `path` is no symlink."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else None
 
 
 def _check_keep(keep: object) -> int:
@@ -285,13 +328,15 @@ def plan_prune(
     """
     keep = _check_keep(keep)
 
-    def skipped(reason: str) -> PrunePlan:
-        return PrunePlan(run_dir, keep, (), (), reason, live_window, include_live, root)
-
     if not run_dir.is_dir():
         raise PruneError(f"cannot prune {run_dir}: not a directory")
     if root is not None:
         _require_inside(run_dir, root)
+    link = _link_target(checkpoints_dir(run_dir))
+
+    def skipped(reason: str) -> PrunePlan:
+        return PrunePlan(run_dir, keep, (), (), reason, live_window, include_live, root, link)
+
     with _open_checkpoints(run_dir, root) as ckpt:
         if isinstance(ckpt, str):
             return skipped(ckpt)
@@ -310,6 +355,7 @@ def plan_prune(
         live_window=live_window,
         include_live=include_live,
         root=root,
+        checkpoints_target=link,
     )
 
 

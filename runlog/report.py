@@ -113,6 +113,8 @@ def ls_records(summaries: Sequence[RunSummary]) -> list[dict[str, Any]]:
             },
             "disk_bytes": s.disk_bytes,
             "last_write": s.last_write,
+            "tags": list(s.tags),
+            "note": s.note,
         }
         for s in summaries
     ]
@@ -233,6 +235,8 @@ def show_record(s: RunSummary) -> dict[str, Any]:
         },
         "disk_bytes": s.disk_bytes,
         "last_write": s.last_write,
+        "tags": list(s.tags),
+        "note": s.note,
     }
 
 
@@ -296,10 +300,17 @@ def show_command(run: Path, as_json: bool, index: RunIndex | None = None) -> tup
             + (", best" if checkpoints["best"] else ""),
         ),
         ("disk", _size(record["disk_bytes"])),
+        ("tags", ", ".join(record["tags"]) or "none"),
     ]
+    if record["note"]:
+        rows.append(("note", record["note"]))
     if record["bad_train_lines"]:
         rows.append(("bad train lines", _line_list(record["bad_train_lines"])))
     if record["bad_eval_lines"]:
         rows.append(("bad eval lines", _line_list(record["bad_eval_lines"])))
     width = max(len(key) for key, _ in rows)
-    return "\n".join(f"{key.ljust(width)}  {value}" for key, value in rows), EXIT_OK
+    # A value of several lines (a note) is indented under itself: no line reads as a key.
+    indent = "\n" + " " * (width + 2)
+    return "\n".join(
+        f"{key.ljust(width)}  {value.replace(chr(10), indent)}" for key, value in rows
+    ), EXIT_OK

@@ -5,6 +5,8 @@
             v1/        stays 0 in metadata.json (the crate's quirk)
             v2/        lr 0.0005 (was 0.001), batch_size 128 (was 64), target_update 1000 (500)
                 <run_id>/ x 3 seeds
+            sweep/     a grid: lr {0.001, 0.0005} x batch_size {64, 128} x 3 seeds (the seed in
+                       config.json), short runs: what `runlog sweep` and the sweep view group
         lunarlander/   PPO, config.json an object; total_episodes counted
             v1/
             v2/        lr 0.0005 (was 0.0003), batch_size 128 (was 64), hidden [128, 128]
@@ -20,6 +22,7 @@ when an eval block's mean beats the best so far, as the crate does.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -190,7 +193,11 @@ def random_model(rng: np.random.Generator) -> bytes:
 
 
 def simulate(spec: RunSpec, out: Path, episode: Episode, evaluate: Eval) -> TrainingRun:
-    rng = np.random.default_rng([sum(map(ord, spec.name)), int(spec.version[1:]), spec.seed])
+    if spec.version[1:].isdigit():
+        version_key = int(spec.version[1:])
+    else:  # the sweep: every config of the grid draws its own stream
+        version_key = sum(map(ord, json.dumps(spec.config, sort_keys=True))) * 31
+    rng = np.random.default_rng([sum(map(ord, spec.name)), version_key, spec.seed])
     clock = SimClock(spec.start)
     run = TrainingRun.create(spec.name, spec.version, out, clock=clock)
     run.write_config(spec.config)
@@ -283,6 +290,13 @@ def cartpole_config(version: str, seed: int) -> list[dict[str, object]]:
     ]
 
 
+def sweep_config(lr: float, batch_size: int, seed: int) -> list[dict[str, object]]:
+    config = cartpole_config("v1", seed)
+    algo = dict(config[0])
+    algo.update(lr=lr, batch_size=batch_size, epsilon_decay_steps=5000, learning_starts=250)
+    return [algo, *config[1:]]
+
+
 def lunar_config(version: str, seed: int) -> dict[str, object]:
     v2 = version == "v2"
     return {
@@ -326,6 +340,33 @@ def specs() -> list[RunSpec]:
                     count_episodes=False,
                     seconds_per_step=0.004,
                     null_loss_at=400 if (version, seed) == ("v1", 2) else None,
+                )
+            )
+    # The sweep: a smaller lr and a bigger batch each help; seeds scatter around the group.
+    sweep_skill = {
+        (0.001, 64): 290.0,
+        (0.001, 128): 350.0,
+        (0.0005, 64): 380.0,
+        (0.0005, 128): 450.0,
+    }
+    sweep_start = datetime(2026, 3, 24, 9, 0, 0)
+    for index, ((lr, batch_size), skill) in enumerate(sweep_skill.items()):
+        for seed, offset in enumerate((-45.0, 5.0, 35.0)):
+            out.append(
+                RunSpec(
+                    name="cartpole",
+                    version="sweep",
+                    seed=seed,
+                    start=sweep_start.replace(tzinfo=CET)
+                    + timedelta(minutes=20 * (3 * index + seed), seconds=11 * seed),
+                    skill=skill + offset,
+                    budget=40_000,
+                    checkpoint_interval=10_000,
+                    eval_interval=5_000,
+                    keep=2,
+                    config=sweep_config(lr, batch_size, seed),
+                    count_episodes=False,
+                    seconds_per_step=0.004,
                 )
             )
     lunar_skill = {"v1": (150.0, 95.0, 205.0), "v2": (235.0, 180.0, 255.0)}

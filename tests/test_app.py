@@ -230,6 +230,52 @@ def test_browser_lists_every_run_with_its_figures(
     assert str(root) in all_text(at)  # the root in use is on the page
 
 
+def test_empty_cells_show_a_dash_and_numbers_keep_one_format(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard.text import NO_VALUE, TABLE_FLOAT_FORMAT, TABLE_INT_FORMAT
+
+    at = app(root, monkeypatch)
+    assert not at.exception
+    [table] = [df for df in at.dataframe if "rel" in df.value.columns]
+    rows = table.value.set_index("rel")
+    assert math.isnan(rows.loc[PPO, "best eval"])  # no eval log: an empty cell, still numeric
+    assert table.proto.placeholder == NO_VALUE == "—"  # what the grid draws there, not "None"
+    formats = {
+        name: column.get("type_config", {}).get("format")
+        for name, column in json.loads(table.proto.columns).items()
+    }
+    assert formats["last reward"] == formats["best reward"] == TABLE_FLOAT_FORMAT == "%,.4g"
+    assert formats["best eval"] == TABLE_FLOAT_FORMAT
+    assert formats["episodes"] == formats["env steps"] == TABLE_INT_FORMAT == "%,d"
+
+    # Every table of the run and compare views, too (no eval, a threshold never reached).
+    for params in ({"run": PPO}, {"compare": f"{GOOD},{PPO}"}):
+        at = app(root, monkeypatch, **params)
+        assert not at.exception
+        assert at.dataframe and {df.proto.placeholder for df in at.dataframe} == {NO_VALUE}
+
+
+def test_chart_hovers_write_numbers_like_the_cards(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = app(root, monkeypatch, run=GOOD)
+    assert not at.exception
+    templates = [
+        trace["hovertemplate"]
+        for spec in plotly_specs(at)
+        for trace in spec["data"]
+        if "hovertemplate" in trace
+    ]
+    numbers = [m for t in templates for m in re.findall(r"%\{[^}]*:([^}]*)\}", t)]
+    # ",.4~r": 4 significant digits, separators, no trailing zeros; ",d" for whole numbers
+    # (raw episode lengths). The percentage of each episode ending keeps its own ".1f".
+    assert numbers and set(numbers) <= {",.4~r", ",d", ".1f"}
+    assert ",d" in numbers and ",.4~r" in numbers
+    star = next(t for t in templates if "best.mpk written here" in t)
+    assert "mean 450 (n=3)" in star
+
+
 def test_broken_runs_are_listed_with_their_problem_in_words(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -31,6 +31,7 @@ from runlog.format.records import (
     encode_episode_line,
     encode_eval_line,
     encode_metadata,
+    now_rfc3339,
 )
 from runlog.read.activity import RunState
 from runlog.read.catalog import (
@@ -44,6 +45,17 @@ from runlog.read.episodes import EpisodeLog
 RUN_ID = "20260322_120000"
 
 
+LAST_UPDATED = "2026-03-22T12:41:07.004512345+01:00"
+"""metadata.json's last_updated in the runs a test writes: set to the test's start (below),
+as a trainer stamps it when it writes the file (runlog.read.activity reads a metadata.json
+whose mtime is long after its last_updated as a copy)."""
+
+
+@pytest.fixture(autouse=True)
+def _stamped_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "LAST_UPDATED", now_rfc3339())
+
+
 def metadata_for(name: str, version: str, run_id: str) -> RunMetadata:
     return RunMetadata(
         name=name,
@@ -52,7 +64,7 @@ def metadata_for(name: str, version: str, run_id: str) -> RunMetadata:
         total_steps=100000,
         total_episodes=0,  # FORMAT.md: the crate leaves this at 0
         started_at="2026-03-22T12:00:00.123456789+01:00",
-        last_updated="2026-03-22T12:41:07.004512345+01:00",
+        last_updated=LAST_UPDATED,
     )
 
 
@@ -383,6 +395,63 @@ def test_metadata_cut_inside_a_multibyte_character_is_half_written(tmp_path: Pat
     (run / "metadata.json").write_bytes(data[:cut])
     [summary] = scan_runs(tmp_path)
     assert summary.problem == "metadata.json is being written (half-written); retrying"
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"", "empty"),
+        (b"  \n", "blank (only white space)"),
+        (b'{\n  "name": "cartpole",\n  "run_id": "2026', "cut short (no closing brace)"),
+        ('{"name": "é'.encode()[:-1], "cut short (in a multi-byte character)"),
+    ],
+)
+def test_half_written_metadata_left_past_the_stall_window_is_corrupt(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    run = make_run(tmp_path)
+    path = run / "metadata.json"
+    path.write_bytes(content)
+    catalog = Catalog(tmp_path, live_window=30, stall_window=600)
+    # Just written: a rewrite caught midway, retried.
+    [summary] = catalog.scan()
+    assert summary.problem == "metadata.json is being written (half-written); retrying"
+    # Unchanged for longer than the stall window: no rewrite takes that long.
+    old = time.time() - 601
+    os.utime(path, (old, old))
+    [summary] = catalog.scan()
+    assert summary.problem == f"corrupt metadata.json ({len(content)} bytes): {reason}"
+    assert summary.metadata is None
+    # A fresh catalog (a restarted dashboard, `runlog ls`) says the same at once.
+    [summary] = Catalog(tmp_path, stall_window=600).scan()
+    assert summary.problem == f"corrupt metadata.json ({len(content)} bytes): {reason}"
+
+
+def test_an_old_half_written_metadata_is_corrupt_even_after_a_good_read(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    catalog = Catalog(tmp_path, stall_window=600)
+    assert catalog.scan()[0].ok
+    path = run / "metadata.json"
+    path.write_text(path.read_text()[:50])  # a writer killed midway, long ago
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    [summary] = catalog.scan()
+    assert summary.problem == "corrupt metadata.json (50 bytes): cut short (no closing brace)"
+    assert summary.metadata is None  # no last good copy stands in for a broken file
+
+
+def test_a_half_written_metadata_is_looked_at_again_once_it_settles(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    (run / "metadata.json").write_text("")
+    catalog = Catalog(tmp_path, stall_window=600)
+    written = (run / "metadata.json").stat().st_mtime
+    [summary] = catalog.scan(now=written)
+    assert summary.problem == "metadata.json is being written (half-written); retrying"
+    assert catalog.settling(now=written + 600) == []
+    assert catalog.settling(now=written + 601) == [run]  # no file event will come: ask here
+    summary = catalog.summary(run, now=written + 601)
+    assert summary.problem == "corrupt metadata.json (0 bytes): empty"
+    assert catalog.settling(now=written + 601) == []
 
 
 def test_metadata_that_is_not_utf8_is_corrupt(tmp_path: Path) -> None:

@@ -30,6 +30,8 @@ def make_run(root: Path, version: str, steps: list[int], *, age: bool = True) ->
     if age:  # a finished run: nothing written within the live window
         for path in (run.dir / "metadata.json", run.dir / "checkpoints"):
             os.utime(path, (HOUR_AGO, HOUR_AGO))
+    else:  # written now, so stamped now, as a trainer does (not a copy: runlog.read.activity)
+        TrainingRun.resume(run.dir).update_metadata(0, 0)
     return run
 
 
@@ -104,6 +106,7 @@ def test_prune_json_is_one_object(tmp_path: Path, capsys: pytest.CaptureFixture[
         "dry_run": False,
         "failed": [],
         "skipped": [],
+        "refused_symlinks": [],
     }
     assert names(run) == ["best.mpk", "latest.mpk", "step_4.mpk"]
 
@@ -196,6 +199,106 @@ def test_prune_of_a_missing_path_is_an_error(
     assert main(["prune", str(tmp_path / "nope"), "--keep", "1"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("runlog: error: ") and "Traceback" not in err
+
+
+def files_under(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def test_prune_refuses_a_checkpoints_symlink_leading_outside_the_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "runs"
+    elsewhere = make_run(root, "v1", [1, 2, 3])
+    ordinary = make_run(root, "v2", [4, 5, 6])
+    big_disk = tmp_path / "big_disk" / "ckpts"
+    big_disk.parent.mkdir()
+    (elsewhere.dir / "checkpoints").rename(big_disk)
+    (elsewhere.dir / "checkpoints").symlink_to(big_disk)
+    link, target = elsewhere.dir / "checkpoints", big_disk.resolve()
+    refusal = (
+        f"runlog: error: refusing to prune through {link}: a symlink to {target}, outside "
+        f"{root} (pass --follow-symlinks to prune there)\n"
+    )
+    before = files_under(big_disk)
+
+    assert main(["prune", str(root), "--keep", "1", "--dry-run"]) == 1
+    out, err = capsys.readouterr()
+    assert err == refusal  # one line: the link and where it really leads
+    assert "1 run(s) refused" in out and f"would delete {ordinary.checkpoint_path(4)}" in out
+
+    assert main(["prune", str(root), "--keep", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert err == refusal
+    assert files_under(big_disk) == before  # nothing outside the path is deleted
+    assert names(ordinary) == ["best.mpk", "latest.mpk", "step_6.mpk"]  # the rest is pruned
+
+    assert main(["prune", str(root), "--keep", "1", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["refused_symlinks"] == [{"link": str(link), "target": str(target)}]
+    assert report["deleted"] == [] and files_under(big_disk) == before
+
+
+def test_prune_follows_a_symlink_outside_only_when_asked_and_names_the_real_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = make_run(tmp_path / "runs", "v1", [1, 2, 3])
+    big_disk = tmp_path / "big_disk"
+    (run.dir / "checkpoints").rename(big_disk)
+    (run.dir / "checkpoints").symlink_to(big_disk)
+
+    assert main(["prune", str(run.dir), "--keep", "1", "--dry-run", "--follow-symlinks"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    for step, size in ((1, 10), (2, 11)):
+        assert (
+            f"would delete {run.checkpoint_path(step)} ({size} B) "
+            f"(really {big_disk.resolve() / f'step_{step}.mpk'})"
+        ) in out.splitlines()
+    assert len(files_under(big_disk)) == 5  # a dry run deletes nothing
+
+    assert main(["prune", str(run.dir), "--keep", "1", "--follow-symlinks"]) == 0
+    assert files_under(big_disk) == ["best.mpk", "latest.mpk", "step_3.mpk"]
+
+
+def test_prune_refuses_a_symlinked_checkpoint_file_leading_outside_the_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = make_run(tmp_path / "runs", "v1", [2, 3])
+    precious = tmp_path / "elsewhere" / "weights.bin"
+    precious.parent.mkdir()
+    precious.write_bytes(b"w" * 1000)
+    link = run.checkpoint_path(1)
+    link.symlink_to(precious)
+
+    assert main(["prune", str(run.dir), "--keep", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"runlog: error: refusing to prune through {link}: a symlink to {precious}, outside "
+        f"{run.dir} (pass --follow-symlinks to prune there)\n"
+    )
+    assert names(run) == ["best.mpk", "latest.mpk", "step_1.mpk", "step_2.mpk", "step_3.mpk"]
+
+    assert main(["prune", str(run.dir), "--keep", "1", "--dry-run", "--follow-symlinks"]) == 0
+    out = capsys.readouterr().out
+    assert f"would delete {link} (" in out
+    assert f"(a symlink to {precious}: the link goes, its target stays)" in out
+    assert main(["prune", str(run.dir), "--keep", "1", "--follow-symlinks"]) == 0
+    assert names(run) == ["best.mpk", "latest.mpk", "step_3.mpk"]
+    assert precious.read_bytes() == b"w" * 1000  # a link is removed, never its target
+
+
+def test_prune_goes_through_a_checkpoints_symlink_inside_the_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "runs"
+    run = make_run(root, "v1", [1, 2, 3])
+    store = root / "_store"
+    (run.dir / "checkpoints").rename(store)
+    (run.dir / "checkpoints").symlink_to(store)
+    assert main(["prune", str(root), "--keep", "1"]) == 0
+    assert capsys.readouterr().err == ""
+    assert files_under(store) == ["best.mpk", "latest.mpk", "step_3.mpk"]
 
 
 # -- ls / show / index / cache: the real commands on real runs --------------------------------
@@ -338,3 +441,150 @@ def test_python_dash_m_runlog(tmp_path: Path) -> None:
     )
     assert bad.returncode == 1 and bad.stdout == ""
     assert bad.stderr.startswith("runlog: error: ") and "Traceback" not in bad.stderr
+
+
+# -- tag / note ------------------------------------------------------------------------------
+
+
+def notes_json(run: TrainingRun) -> dict[str, object]:
+    loaded: dict[str, object] = json.loads((run.dir / "runlog.json").read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_tag_adds_and_removes_tags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = make_run(tmp_path, "v1", [1, 2])
+    assert main(["tag", str(run.dir), "baseline", " seed-sweep ", "baseline"]) == 0
+    assert capsys.readouterr().out == f"{run.dir}: tags baseline, seed-sweep\n"
+    assert notes_json(run)["tags"] == ["baseline", "seed-sweep"]
+    assert main(["tag", str(run.dir), "lr-3e-4"]) == 0
+    assert notes_json(run)["tags"] == ["baseline", "seed-sweep", "lr-3e-4"]
+    assert main(["tag", str(run.dir), "baseline", "never-there", "--remove"]) == 0
+    out, err = capsys.readouterr()
+    assert out.endswith(f"{run.dir}: tags seed-sweep, lr-3e-4\n")
+    assert err == f"runlog: note: {run.dir} had no tag 'never-there'\n"
+
+
+def test_note_sets_and_clears_the_note_and_keeps_the_tags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = make_run(tmp_path, "v1", [])
+    assert main(["tag", str(run.dir), "baseline"]) == 0
+    assert main(["note", str(run.dir), "diverged at 200k\nretry with lr 1e-4"]) == 0
+    assert capsys.readouterr().out.endswith("note saved (35 characters)\n")
+    assert notes_json(run)["note"] == "diverged at 200k\nretry with lr 1e-4"
+    assert notes_json(run)["tags"] == ["baseline"]
+    assert main(["show", str(run.dir)]) == 0
+    shown = capsys.readouterr().out
+    assert "tags         baseline\n" in shown
+    assert "note         diverged at 200k\n             retry with lr 1e-4" in shown
+    assert main(["note", str(run.dir), ""]) == 0
+    assert capsys.readouterr().out == f"{run.dir}: note cleared\n"
+    assert notes_json(run)["note"] == ""
+
+
+def test_ls_and_show_json_carry_tags_and_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = make_run(tmp_path, "v1", [])
+    make_run(tmp_path, "v2", [])
+    assert main(["tag", str(run.dir), "baseline"]) == 0
+    assert main(["note", str(run.dir), "hello"]) == 0
+    capsys.readouterr()
+    assert main(["--no-cache", "ls", str(tmp_path), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["tags"], r["note"]) for r in listed] == [(["baseline"], "hello"), ([], "")]
+    assert main(["--no-cache", "show", str(run.dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tags"] == ["baseline"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["tag", "RUN", "a,b"], "holds a comma"),
+        (["tag", "RUN", " "], "cannot be empty"),
+        (["tag", "MISSING", "x"], "does not exist"),
+        (["tag", "VERSION", "x"], "is not a run directory"),
+        (["note", "FILE", "x"], "is not a directory"),
+    ],
+)
+def test_notes_errors_are_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    run = make_run(tmp_path, "v1", [])
+    paths = {
+        "RUN": run.dir,
+        "MISSING": tmp_path / "nope",
+        "VERSION": run.dir.parent,  # a version: the resume rule is no target for a write
+        "FILE": run.dir / "metadata.json",
+    }
+    argv = [str(paths[a]) if a in paths else a for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("runlog: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (run.dir / "runlog.json").exists()
+
+
+def test_a_corrupt_runlog_json_is_replaced_only_with_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = make_run(tmp_path, "v1", [])
+    (run.dir / "runlog.json").write_text("{written by hand")
+    assert main(["tag", str(run.dir), "x"]) == 1
+    err = capsys.readouterr().err
+    assert str(run.dir / "runlog.json") in err and "--force" in err and err.count("\n") == 1
+    assert (run.dir / "runlog.json").read_text() == "{written by hand"
+    assert main(["tag", str(run.dir), "x", "--force"]) == 0
+    assert notes_json(run)["tags"] == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["tag", "RUN", "x"], "1"),
+        (["--read-only", "tag", "RUN", "x"], None),
+        (["tag", "RUN", "x", "--read-only"], None),
+        (["note", "RUN", "text"], "yes"),
+        (["--read-only", "note", "RUN", "text"], None),
+    ],
+)
+def test_read_only_refuses_tags_and_notes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    env: str | None,
+) -> None:
+    if env is None:
+        monkeypatch.delenv("RUNLOG_READ_ONLY", raising=False)
+    else:
+        monkeypatch.setenv("RUNLOG_READ_ONLY", env)
+    run = make_run(tmp_path, "v1", [])
+    assert main([str(run.dir) if a == "RUN" else a for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("runlog: error: ") and "read-only" in err
+    assert not (run.dir / "runlog.json").exists()
+
+
+def test_runlog_tag_as_a_real_process(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "v1", [])
+    env = {k: v for k, v in os.environ.items() if k != "RUNLOG_READ_ONLY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "runlog", "tag", str(run.dir), "baseline"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{run.dir}: tags baseline\n", "")
+    refused = subprocess.run(
+        [sys.executable, "-m", "runlog", "note", str(run.dir), "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**env, "RUNLOG_READ_ONLY": "1"},
+    )
+    assert refused.returncode == 2 and refused.stderr.startswith("runlog: error: ")
+    assert (notes_json(run)["tags"], notes_json(run)["note"]) == (["baseline"], "")

@@ -526,3 +526,20 @@ def test_runs_without_eval_and_with_bad_lines_still_compare(
     notes = "\n".join(e.label for e in at.expander)
     assert "Data notes (1)" in notes
     assert "1 bad line in train_episodes.jsonl skipped" in text
+
+
+def test_the_rliable_panel_compares_the_versions(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2", target="500")
+    assert not at.exception
+    poi = next(df.value for df in at.dataframe if "P(X > Y)" in df.value.columns)
+    # Final eval means (see the headline test): v2 wins 8 of the 9 seed pairs.
+    assert (poi.iloc[0]["X"], poi.iloc[0]["Y"]) == ("cartpole/v2", "cartpole/v1")
+    assert poi.iloc[0]["P(X > Y)"] == pytest.approx(8 / 9)
+    gaps = next(df.value for df in at.dataframe if "optimality gap" in df.value.columns)
+    gap = dict(zip(gaps["group"], gaps["optimality gap"], strict=True))
+    # 500 - mean(min(score, 500)): v2 (464.6, 489.2, 406.4) -> 500 - 453.4 = 46.6.
+    assert gap["cartpole/v2"] == pytest.approx(500 - (464.6 + 489.2 + 406.4) / 3)
+    assert gap["cartpole/v1"] == pytest.approx(500 - (350.4 + 179.6 + 455.2) / 3)
+    assert at.number_input(key="url.target").value == 500.0

@@ -7,14 +7,17 @@ emphasis or an autolink.
 
 from __future__ import annotations
 
+import math
 import re
+from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from markdown_spans import LINK_OR_IMAGE, code_spans, outside_spans, span_content
 
-from dashboard.text import md_code, md_name, plot_text
+from dashboard.text import format_number, md_code, md_name, plot_text
 
 BAIT = "![x](http://127.0.0.1:9/pixel.png)[click](http://127.0.0.1:9/)"
 PREFIX = "Cannot open run "
@@ -97,3 +100,75 @@ def test_plot_text_leaves_no_tag_or_template(text: str) -> None:
         shown,
     )
     assert decoded == text
+
+
+# ----- format_number: one number format for cards, tables and hovers -----------------------
+
+_SHAPE = re.compile(r"-?(?:\d{1,3}(?:,\d{3})*(?:\.\d+)?|\d(?:\.\d+)?e[+-]\d+)")
+
+
+def _significant_digits(text: str) -> int:
+    """Significant digits written in `text` (zeros before the point are placeholders)."""
+    mantissa = text.lstrip("-").split("e")[0].replace(",", "")
+    digits = mantissa.replace(".", "").lstrip("0")
+    if "." not in mantissa:
+        digits = digits.rstrip("0")
+    return len(digits)
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        (0.020972, "0.02097"),
+        (76.4512, "76.45"),
+        (-181.63, "-181.6"),
+        (500.0, "500"),
+        (0.5, "0.5"),
+        (1234.5, "1,235"),  # a tie rounds away from zero, as the browser's toPrecision does
+        (-1234.5, "-1,235"),
+        (12345.6, "12,350"),
+        (12345.0, "12,350"),  # a float keeps to 4 digits even when whole
+        (999_999.9, "1,000,000"),
+        (1.2346e-5, "0.00001235"),
+        (1e-6, "0.000001"),
+        (1.2346e-7, "1.235e-7"),
+        (1.5e21, "1.5e+21"),
+        (2 / 3, "0.6667"),
+        (0.0, "0"),
+        (-0.0, "0"),
+        (1234, "1,234"),  # ints stay whole
+        (12345, "12,345"),
+        (-7, "-7"),
+        (np.int64(1_234_567), "1,234,567"),
+        (np.float32(0.1), "0.1"),
+        (None, "—"),
+        (math.nan, "—"),
+        (math.inf, "—"),
+        (-math.inf, "—"),
+    ],
+)
+def test_format_number_examples(value: float | int | None, shown: str) -> None:
+    assert format_number(value) == shown
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: x != 0))
+@example(9.99996e-7)
+@example(9.9996)
+@example(-0.00012345)
+@example(5e-324)
+@example(1.7976931348623157e308)
+def test_format_number_shows_4_significant_digits_of_any_float(x: float) -> None:
+    shown = format_number(x)
+    assert _SHAPE.fullmatch(shown), shown
+    assert _significant_digits(shown) <= 4, shown
+    assert not re.search(r"\.\d*0(?:e|$)", shown), shown  # no trailing zeros after a point
+    back, exact = Decimal(shown.replace(",", "")), Decimal(x)  # exact: no float overflow
+    assert abs(back - exact) <= Decimal("5e-4") * abs(exact), (x, shown)
+    assert format_number(-x) == (shown[1:] if shown.startswith("-") else "-" + shown)
+
+
+@given(st.integers(min_value=-(10**30), max_value=10**30))
+def test_format_number_shows_ints_whole_with_separators(n: int) -> None:
+    shown = format_number(n)
+    assert shown == f"{n:,}"
+    assert int(shown.replace(",", "")) == n

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runlog.analysis.evals import BLOCK_COLUMNS, EvalBlock, best_block, eval_blocks
+from runlog.analysis.evals import BLOCK_COLUMNS, EvalBlock, EvalBlocks, best_block, eval_blocks
 
 
 def eval_frame(rows: list[tuple[int, float]]) -> pd.DataFrame:
@@ -95,3 +95,56 @@ def test_negative_rewards_pick_the_least_negative() -> None:
     best = best_block(eval_blocks(frame))
     assert best is not None
     assert (best.step, best.mean) == (20, -150.0)
+
+
+def test_median_of_an_even_block_averages_the_two_middle_rewards() -> None:
+    frame = eval_frame([(10, 10.0), (10, 1.0), (10, 6.0), (10, 2.0), (20, 5.0), (20, 1.0)])
+    frame = pd.concat([frame, eval_frame([(20, 9.0), (20, 7.0), (20, 3.0)])], ignore_index=True)
+    blocks = eval_blocks(frame)
+    assert blocks["median"].tolist() == [4.0, 5.0]  # (2 + 6) / 2; 1 3 [5] 7 9
+
+
+def test_rows_of_one_step_are_one_block_even_when_apart() -> None:
+    blocks = eval_blocks(eval_frame([(100, 1.0), (200, 5.0), (100, 3.0)]))
+    assert blocks["step"].tolist() == [100, 200]
+    assert blocks["n"].tolist() == [2, 1]
+    assert blocks["mean"].tolist() == [2.0, 5.0]
+
+
+def test_table_dtypes_hold_with_and_without_blocks() -> None:
+    expected = {c: "int64" if c in ("step", "n", "n_null") else "float64" for c in BLOCK_COLUMNS}
+    for rows in ([], [(10, 1.0), (10, math.nan)]):
+        blocks = eval_blocks(eval_frame(rows))
+        assert {c: str(t) for c, t in blocks.dtypes.items()} == expected
+
+
+def test_best_of_a_table_without_n_null_treats_every_block_as_clean() -> None:
+    frame = eval_blocks(eval_frame([(10, 1.0), (20, 5.0), (30, 2.0)])).drop(columns="n_null")
+    best = best_block(frame)
+    assert best is not None
+    assert (best.step, best.mean, best.n_null) == (20, 5.0, 0)
+
+
+def test_blocks_fed_in_pieces_match_one_call() -> None:
+    rows = [(10, 1.0), (10, 2.0), (10, 6.0), (20, 4.0), (20, 8.0), (30, 9.0)]
+    blocks = EvalBlocks()
+    assert (len(blocks), blocks.episodes, blocks.best(), blocks.last()) == (0, 0, None, None)
+    # Block 10 spans two reads (the trainer was mid-block); each read is summarised.
+    for piece in (rows[:2], rows[2:4], rows[4:5], rows[5:]):
+        blocks.add([s for s, _ in piece], [r for _, r in piece])
+        seen = eval_blocks(eval_frame(rows[: blocks.episodes]))
+        assert blocks.table().equals(seen)
+        assert blocks.best() == best_block(seen)
+    assert (len(blocks), blocks.episodes) == (3, len(rows))
+    assert blocks.block(10) == EvalBlock(10, 3, 3.0, math.sqrt(7.0), 1.0, 6.0, 2.0)
+    assert blocks.best() == blocks.last() == blocks.block(30)
+
+
+def test_block_of_only_null_rewards_has_nan_statistics() -> None:
+    blocks = EvalBlocks()
+    blocks.add([20, 20], [math.nan, math.nan])
+    block = blocks.block(20)
+    assert (block.n, block.n_null, block.eligible) == (2, 2, False)
+    for value in (block.mean, block.std, block.min, block.max, block.median):
+        assert math.isnan(value)
+    assert blocks.best() is None

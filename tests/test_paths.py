@@ -117,6 +117,19 @@ def test_symlink_loop_is_refused_not_crashing(root: Path) -> None:
     assert is_inside(root, root / "a") is False
 
 
+def test_refusals_after_resolving_name_the_candidate_and_the_reason(
+    root: Path, tmp_path: Path
+) -> None:
+    (root / "a").symlink_to(root / "b")
+    (root / "b").symlink_to(root / "a")
+    (root / "escape").symlink_to(tmp_path)
+    for candidate, why in [("a/x", "cannot be resolved under"), ("escape/run", "outside the runs")]:
+        with pytest.raises(OutsideRootError) as info:
+            resolve_inside(root, candidate)
+        assert str(info.value).startswith(f"refusing path {candidate!r}: it ")
+        assert why in str(info.value)
+
+
 def test_root_given_through_a_symlink(tmp_path: Path, root: Path) -> None:
     alias = tmp_path / "alias_root"
     alias.symlink_to(root)

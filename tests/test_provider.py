@@ -18,7 +18,8 @@ import runlog.read.episodes as episodes_module
 import runlog.read.index as index_module
 from runlog.analysis.curves import downsample_many, ema
 from runlog.errors import OutsideRootError
-from runlog.format.layout import EVAL_LOG, METADATA_FILE, TRAIN_LOG
+from runlog.format.layout import EVAL_LOG, METADATA_FILE, NOTES_FILE, TRAIN_LOG
+from runlog.format.notes import ABSENT, ConflictError, RunNotes, read_notes, update_notes
 from runlog.format.records import EpisodeRecord, encode_episode_line, encode_eval_line
 from runlog.provider import RunProvider, forget_providers, get_provider
 from runlog.read.episodes import EpisodeLog
@@ -351,6 +352,23 @@ def test_the_reader_is_shared_by_the_listing_and_the_charts(root: Path) -> None:
     assert isinstance(p.catalog.reader(run_dir, "train"), EpisodeLog)
 
 
+def test_a_half_written_metadata_that_settles_is_reported_corrupt_without_an_event(
+    root: Path,
+) -> None:
+    run_dir = make_run(root, RUN)
+    (run_dir / METADATA_FILE).write_text('{"name": "cartpole"')  # a writer killed midway
+    p = RunProvider(root, stall_window=0.5, watch=True, background=False)
+    assert p.watcher is not None and p.watcher.ensure_alive()
+    p.refresh()
+    [summary] = p.runs()
+    assert summary.problem == "metadata.json is being written (half-written); retrying"
+    # Nothing is written again, so no file event comes: the provider looks again by itself
+    # once the file has been still for the stall window.
+    poll_until(lambda: p.refresh() and "corrupt" in (p.runs()[0].problem or ""))
+    [summary] = p.runs()
+    assert summary.problem == "corrupt metadata.json (19 bytes): cut short (no closing brace)"
+
+
 # -- the polls of live pages (one stat of the root when nothing changed) ------------------------
 
 
@@ -415,3 +433,56 @@ def test_without_a_watcher_every_poll_is_a_change(root: Path) -> None:
     watcher.stop()  # or: the root is gone, the inotify limit is reached
     cursor = p.cursor()
     assert p.changed(cursor, (RUN,)) == (cursor, True)
+
+
+# -- notes: tags and note of a run (runlog.json) ----------------------------------------------
+
+
+def test_saved_notes_are_in_the_listing_at_once(root: Path) -> None:
+    make_run(root, RUN)
+    make_run(root, OTHER)
+    p = provider(root)
+    assert [s.tags for s in p.runs()] == [(), ()]
+    opened = p.notes(RUN)
+    assert opened.identity == ABSENT
+    revision = p.revision
+    written = p.save_notes(RUN, RunNotes(("baseline",), "a note"), opened.identity)
+    assert p.revision > revision
+    run = p.run(RUN)
+    assert run is not None and (run.tags, run.note) == (("baseline",), "a note")
+    assert p.notes(RUN) == written
+    with pytest.raises(ConflictError):  # an editor opened before that save
+        p.save_notes(RUN, RunNotes(("other",)), opened.identity)
+    with pytest.raises(OutsideRootError):
+        p.notes("../outside/v1/20260322_120000")
+    with pytest.raises(OutsideRootError):
+        p.save_notes("cartpole/v1", RunNotes(("x",)), ABSENT)  # a version, not a run
+
+
+def test_notes_written_by_another_process_show_after_a_rescan(root: Path) -> None:
+    run_dir = make_run(root, RUN)
+    p = provider(root)  # no watcher: every refresh rescans
+    (run_dir / NOTES_FILE).write_text('{"tags": ["from-cli"], "note": ""}')
+    p.refresh()
+    run = p.run(RUN)
+    assert run is not None and run.tags == ("from-cli",)
+
+
+def test_the_watcher_tells_a_notes_write_and_the_listing_follows(root: Path) -> None:
+    run_dir = make_run(root, RUN)
+    make_run(root, OTHER)
+    p = RunProvider(root, watch=True, background=False)
+    assert p.watcher is not None and p.watcher.ensure_alive()
+    p.refresh()
+    start = p.cursor()
+    update_notes(run_dir, lambda _: RunNotes(("seen",), "by the watcher"))  # as `runlog tag`
+    poll_until(lambda: p.changed(start, (RUN,))[1])
+    assert not p.changed(start, (OTHER,))[1]
+
+    def listed() -> bool:
+        p.refresh()
+        run = p.run(RUN)
+        return run is not None and run.tags == ("seen",)
+
+    poll_until(listed)
+    assert read_notes(run_dir).notes.note == "by the watcher"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -295,6 +296,38 @@ def test_symlink_to_a_directory_is_unlinked_not_recursed(root: Path, tmp_path: P
     result = apply_prune(plan_prune(run, 1))
     assert result.deleted == (run / "checkpoints" / "step_1.mpk",)
     assert (keepsake / "inner.txt").read_text() == "x"
+
+
+def test_a_plan_names_every_symlink_it_goes_through_and_where_it_leads(
+    root: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "big_disk"
+    store.mkdir()
+    for n in (1, 2, 3):
+        write_ckpt(store / f"step_{n}.mpk", n)
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"w")
+    (store / "step_0.mpk").symlink_to(weights)
+    run = root / "cartpole" / "v1" / RUN_ID
+    run.mkdir(parents=True)
+    (run / "checkpoints").symlink_to(store)
+    link = run / "checkpoints"
+
+    plan = plan_prune(run, 2)  # no root: the link is followed
+    zero, one = sorted(plan.delete, key=lambda f: f.step)
+    assert plan.checkpoints_target == store.resolve()
+    assert (zero.target, one.target) == (weights.resolve(), None)
+    assert plan.links == ((link, store.resolve()), (zero.path, weights.resolve()))
+    assert plan.real_path(one) == store.resolve() / "step_1.mpk"
+    assert plan.real_path(zero) == weights.resolve()
+    assert plan.links_outside(root) == plan.links  # both lead out of the runs root
+    assert plan.links_outside(tmp_path) == ()
+
+    # With the root as boundary the run is refused, and the plan still says which link.
+    guarded = plan_prune(run, 2, root=root)
+    assert guarded.delete == () and guarded.skipped_reason is not None
+    assert guarded.links_outside(root) == ((link, store.resolve()),)
+    assert len(list(store.iterdir())) == 4
 
 
 @pytest.mark.parametrize("apply_root", ["given", "from the plan"])
@@ -767,3 +800,224 @@ def test_property_replaced_file_survives(
             "not deleted: replaced or rewritten since the preview"
         )
         assert set(result.deleted) == {f.path for f in plan.delete} - {victim}
+
+
+# ---------------------------------------------------------------- settings reach every run
+
+OLD = 1_000_000_000.0
+"""An mtime long ago (2001): a run stamped with it is live only for a `now` near it."""
+
+
+def stamp(run: Path, when: float) -> None:
+    os.utime(run / "metadata.json", (when, when))
+    assert last_write(run) == when
+
+
+def test_a_root_that_cannot_be_resolved_is_a_prune_error_naming_it(root: Path) -> None:
+    run = make_run(root, [1, 2])
+    missing = root.parent / "no-such-root"
+    with pytest.raises(PruneError, match=re.escape(f"runs root {missing} cannot be resolved")):
+        plan_prune(run, 1, root=missing)
+
+
+def test_plan_prune_tree_judges_liveness_with_its_window_and_time(root: Path) -> None:
+    run = make_run(root, [1, 2, 3])
+    stamp(run, OLD)
+    (live,) = plan_prune_tree(root, 1, root=root, live_window=60, now=OLD + 30)
+    reason = "run is live (wrote 30 s ago); tick the override to prune it anyway"
+    # A skipped plan still carries its settings (a front end shows them, apply re-uses them).
+    assert live == PrunePlan(run, 1, (), (), reason, 60, False, root)
+    (quiet,) = plan_prune_tree(root, 1, root=root, live_window=60, now=OLD + 90)
+    assert (quiet.files, quiet.live_window, quiet.include_live, quiet.root) == (2, 60, False, root)
+
+
+def test_live_reason_never_counts_negative_seconds(root: Path) -> None:
+    run = make_run(root, [1, 2])
+    stamp(run, OLD)
+    # The clock is behind the file system (another machine wrote the run).
+    plan = plan_prune(run, 1, include_live=False, live_window=60, now=OLD - 30)
+    assert plan.skipped_reason is not None
+    assert plan.skipped_reason.startswith("run is live (wrote 0 s ago)")
+
+
+def test_a_run_that_cannot_be_planned_keeps_the_tree_settings(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = root / "cartpole" / "v1" / "20260101_000000"
+    monkeypatch.setattr(prune_mod, "find_runs", lambda path: [gone])
+    (plan,) = plan_prune_tree(root, 2, root=root, live_window=60.0, include_live=True)
+    assert plan.skipped_reason is not None and str(gone) in plan.skipped_reason
+    assert plan == PrunePlan(gone, 2, (), (), plan.skipped_reason, 60.0, True, root)
+
+
+def test_apply_prune_plans_judges_liveness_at_the_given_time(root: Path) -> None:
+    run = make_run(root, [1, 2, 3])
+    stamp(run, OLD)
+    # A 120 s window: the run is live at OLD + 60 by it, though not by the default 30 s.
+    plans = plan_prune_tree(root, 1, live_window=120, now=OLD + 200)
+    assert plans[0].files == 2
+    (result,) = apply_prune_plans(plans, now=OLD + 60)  # the trainer wrote again meanwhile
+    assert result.deleted == ()
+    assert [why for _, why in result.skipped] == [
+        "not deleted: run is live (wrote 60 s ago); tick the override to prune it anyway"
+    ] * 2
+    assert len(names(run)) == 5
+    (result,) = apply_prune_plans(plans, now=OLD + 200)
+    assert len(result.deleted) == 2
+
+
+def test_a_live_run_is_told_by_the_real_clock_when_no_time_is_given(root: Path) -> None:
+    run = make_run(root, [1, 2])  # written just now: live for the default window and more
+    plan = plan_prune(run, 1, include_live=False, live_window=3600)
+    assert plan.skipped_reason is not None
+    assert plan.skipped_reason.startswith("run is live (wrote ")
+    assert plan.skipped_reason.endswith(" s ago); tick the override to prune it anyway")
+
+
+def test_a_run_moved_out_of_the_root_since_the_preview_fails_the_replan(
+    root: Path, tmp_path: Path
+) -> None:
+    run = make_run(root, [1, 2, 3])
+    plan = plan_prune(run, 1, root=root)
+    moved = tmp_path / "moved"
+    run.rename(moved)
+    run.symlink_to(moved)
+    result = apply_prune(plan)
+    assert (result.deleted, result.failed) == ((), ())
+    why = (
+        f"not deleted: re-planning failed: cannot prune {run}: it resolves to "
+        f"{moved.resolve()}, outside the runs root {root.resolve()}"
+    )
+    assert result.skipped == tuple((f.path, why) for f in plan.delete)
+    assert len(names(moved)) == 5
+
+
+def test_a_refused_plan_is_reported_whole_and_the_next_is_applied(
+    root: Path, tmp_path: Path
+) -> None:
+    run = make_run(root, [1, 2])
+    other_root = tmp_path / "other"
+    other_run = make_run(other_root, [1, 2])
+    refused = plan_prune(run, 0, root=root)
+    results = apply_prune_plans([refused, plan_prune(other_run, 0)], root=other_root)
+    first, second = results
+    assert (first.run_dir, first.deleted, first.failed, first.bytes_freed) == (run, (), (), 0)
+    assert [path for path, _ in first.skipped] == [f.path for f in refused.delete]
+    for _, why in first.skipped:
+        assert why.startswith(f"not deleted: cannot apply the prune of {run}")
+    assert len(names(run)) == 4
+    assert (second.run_dir, len(second.deleted)) == (other_run, 2)
+
+
+def test_hand_made_plan_entries_are_refused_by_the_first_guard_that_applies(root: Path) -> None:
+    run = make_run(root, [1, 2], extra=("notes.txt",))
+    ckpt = run / "checkpoints"
+
+    def as_file(path: Path, step: int) -> CheckpointFile:
+        st = os.lstat(path)
+        return CheckpointFile(path, step, st.st_size, st.st_ino, st.st_mtime_ns)
+
+    up, notes = ckpt / "..", ckpt / "notes.txt"
+    bogus = PrunePlan(run, 0, (as_file(up, 1), as_file(notes, 1)), (), None)
+    result = apply_prune(bogus)
+    assert result.deleted == ()
+    assert dict(result.skipped) == {
+        up: f"not deleted: not a direct child of {ckpt}",
+        notes: "not deleted: not a step_<N>.mpk checkpoint",
+    }
+    assert names(run) == {"step_1.mpk", "step_2.mpk", "notes.txt"}
+
+
+def test_a_run_removed_since_the_preview_is_skipped_whole(root: Path) -> None:
+    run = make_run(root, [1, 2, 3])
+    plan = plan_prune(run, 1)
+    gone = root / "elsewhere"
+    run.rename(gone)
+    result = apply_prune(plan)
+    assert (result.deleted, result.failed) == ((), ())
+    assert [path for path, _ in result.skipped] == [f.path for f in plan.delete]
+    for _, why in result.skipped:
+        assert why == f"not deleted: re-planning failed: cannot prune {run}: not a directory"
+    assert len(names(gone)) == 5
+
+
+@pytest.mark.parametrize("race", ["removed", "swapped for a link out of the root"])
+def test_checkpoints_changed_between_replan_and_open_deletes_nothing(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, race: str, access: str
+) -> None:
+    run = make_run(root, [1, 2, 3])
+    ckpt = run / "checkpoints"
+    moved = tmp_path / "moved"  # outside the root; the very same files (inodes) move there
+    plan = plan_prune(run, 1, root=root)
+
+    def change() -> None:
+        ckpt.rename(moved)
+        if race != "removed":
+            ckpt.symlink_to(moved)
+
+    _after_replan(monkeypatch, change)
+    result = apply_prune(plan)
+    assert (result.deleted, result.failed) == ((), ())
+    why = (
+        "the checkpoints directory is gone"
+        if race == "removed"
+        else f"checkpoints directory {ckpt} is a symlink to {moved.resolve()}, outside the runs "
+        f"root {root.resolve()}; refusing to prune through it"
+    )
+    assert result.skipped == tuple((f.path, f"not deleted: {why}") for f in plan.delete)
+    assert {p.name for p in moved.iterdir()} == {f"step_{n}.mpk" for n in (1, 2, 3)} | {
+        "latest.mpk",
+        "best.mpk",
+    }
+
+
+def test_a_file_vanishing_mid_listing_leaves_the_others_planned(
+    root: Path, monkeypatch: pytest.MonkeyPatch, access: str
+) -> None:
+    run = make_run(root, [1, 2, 3, 4])
+    real_lstat = prune_mod._CheckpointsDir.lstat
+    first: list[str] = []
+
+    def vanishing(self: Any, name: str) -> os.stat_result:
+        if parse_checkpoint_step(name) is not None and not first:
+            first.append(name)  # the first checkpoint listed is gone by its lstat
+            raise FileNotFoundError(2, "No such file or directory")
+        return real_lstat(self, name)
+
+    monkeypatch.setattr(prune_mod._CheckpointsDir, "lstat", vanishing)
+    plan = plan_prune(run, 0)
+    assert step_names(plan.delete) == {f"step_{n}.mpk" for n in (1, 2, 3, 4)} - set(first)
+
+
+@pytest.mark.parametrize("trouble", ["vanishes at unlink", "cannot be checked"])
+def test_trouble_with_the_first_file_still_deletes_the_rest(
+    root: Path, monkeypatch: pytest.MonkeyPatch, access: str, trouble: str
+) -> None:
+    run = make_run(root, [1, 2, 3])
+    plan = plan_prune(run, 0)
+    first = plan.delete[0].path  # step_3.mpk: files are deleted largest step first
+    method = "unlink" if trouble == "vanishes at unlink" else "lstat"
+    real = getattr(prune_mod._CheckpointsDir, method)
+
+    def troubled(self: Any, name: str) -> Any:
+        if name == first.name:
+            if method == "unlink":
+                first.unlink()
+                return real(self, name)  # FileNotFoundError: someone was quicker
+            raise PermissionError(13, "Permission denied")
+        return real(self, name)
+
+    # After the re-plan: the trouble is met by the check right before each unlink.
+    _after_replan(
+        monkeypatch, lambda: monkeypatch.setattr(prune_mod._CheckpointsDir, method, troubled)
+    )
+    result = apply_prune(plan)
+    assert {p.name for p in result.deleted} == {"step_1.mpk", "step_2.mpk"}
+    if method == "unlink":
+        assert result.skipped == ((first, "not deleted: it vanished before it could be deleted"),)
+        assert result.failed == ()
+    else:
+        assert result.failed == (
+            (first, f"cannot check {first} before deleting: [Errno 13] Permission denied"),
+        )
+        assert result.skipped == ()

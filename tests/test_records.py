@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -473,3 +474,30 @@ def test_sample_runs_reencode_byte_for_byte() -> None:
             assert encode_eval_line(_record(obj), obj["total_steps_at_eval"]) == line
         config_text = (run / "config.json").read_text()
         assert encode_config(json.loads(config_text)) == config_text
+
+
+# -- timestamps: short fractions, leap seconds, the clock ------------------------------------
+
+
+@pytest.mark.parametrize(("fraction", "micro"), [(".5", 500_000), (".123", 123_000), ("", 0)])
+def test_parse_rfc3339_reads_a_short_fraction_as_tenths_first(fraction: str, micro: int) -> None:
+    assert parse_rfc3339(f"2026-03-22T12:00:00{fraction}Z").microsecond == micro
+
+
+def test_parse_rfc3339_keeps_a_leap_second_inside_its_minute() -> None:
+    # chrono prints a leap second as :60; datetime has no such second.
+    parsed = parse_rfc3339("2016-12-31T23:59:60.5+00:00")
+    assert parsed == datetime(2016, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+
+
+def test_now_rfc3339_writes_the_nanosecond_clock_in_local_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "Etc/GMT-2")  # POSIX sign: two hours east of UTC
+    time.tzset()
+    try:
+        monkeypatch.setattr(time, "time_ns", lambda: 1_700_000_000_123_456_789)
+        assert now_rfc3339() == "2023-11-15T00:13:20.123456789+02:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

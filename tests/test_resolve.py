@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,67 @@ def test_resolve_follows_the_rule_on_any_tree(tree: Tree, root_has_metadata: boo
                 resolve_run_dir(root)
         else:
             assert resolve_run_dir(root) == root.joinpath(*expected)
+
+
+# ---------------------------------------------------------------- dead ends, word for word
+
+
+def _dead_end(start: Path) -> str:
+    with pytest.raises(ResolveError) as info:
+        resolve_run_dir(start)
+    return str(info.value)
+
+
+def test_dead_ends_are_explained_with_the_path_the_rule_took(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    give = "Give a run directory, or a name, version or root directory containing runs"
+    assert (
+        _dead_end(empty)
+        == f"no run found: {empty} has no metadata.json and no subdirectory. {give}"
+    )
+
+    lone_log = tmp_path / "lone_log"
+    lone_log.mkdir()
+    (lone_log / "train_episodes.jsonl").write_text("")
+    assert _dead_end(lone_log) == (
+        f"no run found: {lone_log} has train_episodes.jsonl but no metadata.json. "
+        f"Restore {lone_log / 'metadata.json'}, or point at another run"
+    )
+
+    name = tmp_path / "cartpole"
+    (name / "v1" / "r0").mkdir(parents=True)
+    (name / "v2" / "r1").mkdir(parents=True)
+    assert _dead_end(name) == (
+        f"no run found: {name / 'v2' / 'r1'} has no metadata.json and no subdirectory "
+        f"(from {name} the rule took v2/ of 2 subdirectories -> r1/). {give}"
+    )
+
+    # A run directory that lost metadata.json and has no log: its checkpoints/ gives it away.
+    run = tmp_path / "lunar" / "v1" / "r2"
+    (run / "checkpoints").mkdir(parents=True)
+    assert _dead_end(run) == (
+        f"no run found: {run} looks like a run directory but has no metadata.json, so the "
+        f"resume rule descended into {run / 'checkpoints'}, which has no subdirectory "
+        f"(from {run} the rule took checkpoints/). "
+        f"Restore {run / 'metadata.json'}, or point at another run"
+    )
+
+
+def test_undecodable_names_sort_by_their_bytes_as_in_rust(tmp_path: Path) -> None:
+    # b"\xff" is no UTF-8 (Python sees "\udcff"); the crate compares the raw bytes, where
+    # 0xff is greater than "\ue000" (0xee 0x80 0x80), though "\udcff" < "\ue000" as str.
+    (tmp_path / "\ue000" / "r").mkdir(parents=True)
+    raw = os.fsdecode(b"\xff")
+    make_run(tmp_path / raw / "v" / "r")
+    assert resolve_run_dir(tmp_path) == tmp_path / raw / "v" / "r"
+
+
+def test_a_directory_that_cannot_be_listed_is_named_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def denied(path: Any) -> Any:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "scandir", denied)
+    assert _dead_end(tmp_path) == f"cannot list {tmp_path}: Permission denied"

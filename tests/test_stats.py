@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from runlog.analysis.stats import (
+    Interval,
     aggregate_curves,
     aggregate_eval,
     align_on_grid,
@@ -232,3 +234,140 @@ def test_normalized_auc_is_average_value_over_steps() -> None:
     assert normalized_auc([0, 100, 200], [NAN, 4.0, 6.0]) == 5.0
     assert normalized_auc([50], [3.0]) == 3.0
     assert math.isnan(normalized_auc([], []))
+
+
+# ---------------------------------------------------------------- the bootstrap, exactly
+
+
+def test_bootstrap_is_the_documented_percentile_bootstrap_over_runs() -> None:
+    runs = np.array([[1.0, 10.0], [0.0, 30.0], [4.0, 20.0], [2.0, 60.0], [9.0, 50.0]])
+    # By hand: n_boot resamples of the 5 runs (the same draw for every point), the
+    # statistic of each, then the (1 - c) / 2 and (1 + c) / 2 percentiles.
+    draws = np.random.default_rng(7).integers(0, 5, size=(300, 5))
+    per_resample = runs[draws].mean(axis=1)
+    expected = np.percentile(per_resample, [15.0, 85.0], axis=0)
+    point, low, high = bootstrap_ci(runs, "mean", confidence=0.7, n_boot=300, seed=7)
+    assert point.tolist() == [3.2, 34.0]
+    assert low.tolist() == pytest.approx(expected[0].tolist(), rel=1e-12)
+    assert high.tolist() == pytest.approx(expected[1].tolist(), rel=1e-12)
+
+
+def test_every_run_can_be_drawn() -> None:
+    # One run of five differs: a resample that may draw it sometimes moves the mean up.
+    _, low, high = bootstrap_ci([1.0, 0.0, 0.0, 0.0, 0.0], "mean", n_boot=500)
+    assert float(low) == 0.0
+    assert float(high) > 0.0
+
+
+def test_defaults_are_iqm_2000_resamples_seed_0_and_a_95_percent_band() -> None:
+    values = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
+    explicit = {"confidence": 0.95, "n_boot": 2000, "seed": 0}
+    assert estimate(values) == estimate(values, "iqm", **explicit)
+    point, low, high = bootstrap_ci(values)
+    assert (point, low, high) == bootstrap_ci(values, "iqm", **explicit)
+    curves = [([0, 10, 20], [1.0, 2.0, 3.0]), ([0, 20], [2.0, 6.0]), ([0, 20], [0.0, 1.0])]
+    agg = aggregate_curves(curves)
+    same = aggregate_curves(curves, "iqm", 200, **explicit)
+    assert len(agg.x) == 200
+    assert agg.low is not None and same.low is not None
+    assert agg.low.tolist() == same.low.tolist() and agg.statistic == "iqm"
+    evals = [blocks([10, 20], [1.0, 2.0]), blocks([10, 20], [3.0, 5.0]), blocks([10], [0.0])]
+    ev, ev_same = aggregate_eval(evals), aggregate_eval(evals, "iqm", **explicit)
+    assert ev.low is not None and ev_same.low is not None
+    assert (ev.statistic, ev.low.tolist()) == ("iqm", ev_same.low.tolist())
+
+
+def test_settings_reach_the_bootstrap() -> None:
+    values = [3.0, 1.0, 4.0, 1.0, 5.0]
+    settings = {"confidence": 0.5, "n_boot": 50, "seed": 3}
+    point, low, high = bootstrap_ci(values, "mean", **settings)
+    got = estimate(values, "mean", **settings)
+    assert got == estimate(values, "mean", **settings)  # the seed is fixed: the same band
+    assert (got.value, got.interval) == (float(point), Interval(float(low), float(high)))
+    assert (got.statistic, got.confidence, got.n_runs) == ("mean", 0.5, 5)
+    curves = [([0, 10], [float(v), float(v) + 1]) for v in values]
+    agg = aggregate_curves(curves, "mean", 2, **settings)
+    grid, matrix = align_on_grid(curves, 2)
+    center, low2, high2 = bootstrap_ci(matrix, "mean", **settings)
+    assert agg.low is not None and agg.high is not None
+    assert (agg.x.tolist(), agg.center.tolist()) == (grid.tolist(), center.tolist())
+    assert (agg.low.tolist(), agg.high.tolist()) == (low2.tolist(), high2.tolist())
+    assert (agg.statistic, agg.confidence) == ("mean", 0.5)
+    assert agg.note() == "mean of 5 runs, band = 50% bootstrap CI over runs"
+    evals = [blocks([10, 20], [v, v + 1]) for v in values]
+    ev = aggregate_eval(evals, "mean", **settings)
+    assert ev.low is not None and ev.low.tolist() == low2.tolist()
+
+
+def test_two_runs_have_a_band_and_one_run_has_none() -> None:
+    two = estimate([1.0, 3.0])
+    assert two.interval is not None and two.n_runs == 2
+    _, low, high = bootstrap_ci([1.0, 3.0])
+    assert np.isfinite(low) and np.isfinite(high)
+    pair = aggregate_curves([([0, 10], [1.0, 2.0]), ([0, 10], [3.0, 4.0])])
+    assert pair.has_band and pair.note() == "IQM of 2 runs, band = 95% bootstrap CI over runs"
+    one = aggregate_curves([([0, 10], [1.0, 2.0])], "mean", 3)
+    assert (one.x.tolist(), one.center.tolist(), one.has_band) == (
+        [0.0, 5.0, 10.0],
+        [1.0, 1.5, 2.0],
+        False,
+    )
+    assert (one.statistic, one.confidence, one.note()) == ("mean", 0.95, "1 run: no band")
+    # A matrix of one run: the NaN band has the shape of the points.
+    _, low, high = bootstrap_ci(np.ones((1, 4)))
+    assert low.shape == high.shape == (4,) and np.isnan(low).all()
+    _, low, high = bootstrap_ci(np.ones((0, 4)))
+    assert low.shape == (4,)
+
+
+def test_no_shared_steps_or_no_runs_give_an_empty_aggregate_that_keeps_its_settings() -> None:
+    apart = aggregate_curves([([0, 10], [1.0, 2.0]), ([20, 30], [3.0, 4.0])], "mean")
+    assert (apart.x.size, apart.center.size, apart.low, apart.high) == (0, 0, None, None)
+    assert (apart.n_runs, apart.statistic, apart.confidence) == (2, "mean", 0.95)
+    for nothing in ([], [blocks([], [])], [blocks([10], [NAN])]):
+        agg = aggregate_eval(nothing, "mean", confidence=0.5)
+        assert (agg.x.size, agg.center.size, agg.low, agg.n_runs) == (0, 0, None, 0)
+        assert (agg.statistic, agg.confidence, agg.note()) == ("mean", 0.5, "no runs with data")
+    grid, matrix = align_on_grid([([0, 1], [NAN, NAN])])
+    assert (grid.shape, matrix.shape) == ((0,), (0, 0))
+    one = aggregate_eval([blocks([10, 20], [1.0, 2.0])], "mean")
+    assert (one.x.tolist(), one.center.tolist(), one.n_runs) == ([10.0, 20.0], [1.0, 2.0], 1)
+
+
+def test_smallest_settings_allowed() -> None:
+    _, low, high = bootstrap_ci([1.0, 2.0, 3.0], "mean", n_boot=1)
+    assert float(low) == float(high)  # one resample: its mean at both ends
+    grid, _ = align_on_grid([([0, 10], [1.0, 2.0])], 2)
+    assert grid.tolist() == [0.0, 10.0]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: bootstrap_ci(np.ones((2, 2, 2))), "runs or runs x points, got shape (2, 2, 2)"),
+        (lambda: bootstrap_ci([1.0, 2.0], confidence=0.0), "confidence must be in (0, 1), got 0.0"),
+        (lambda: bootstrap_ci([1.0, 2.0], n_boot=0), "n_boot must be >= 1, got 0"),
+        (lambda: align_on_grid([], 1), "n_points must be >= 2, got 1"),
+        (
+            lambda: align_on_grid([([0, 1, 2], [1.0, 2.0])]),
+            "steps and values of one length, got (3,)",
+        ),
+        (lambda: steps_to_threshold([0, 1], [1.0], 0.5), "steps (2,) and values (1,) differ"),
+        (
+            lambda: normalized_auc(
+                [0, 1],
+                [1.0],
+            ),
+            "steps (2,) and values (1,) differ",
+        ),
+        (lambda: statistic_of([1.0], "median"), "unknown statistic 'median': use 'iqm' or 'mean'"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_arguments_are_refused_saying_what_is_wrong(call: Any, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        call()
+    assert message in str(info.value)
+
+
+def test_normalized_auc_weights_by_step_even_over_a_short_span() -> None:
+    assert normalized_auc([0.0, 0.5, 1.0], [0.0, 0.0, 1.0]) == 0.25

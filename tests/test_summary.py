@@ -97,6 +97,17 @@ def test_an_eval_summary_comes_back_with_its_results_only(tmp_path: Path) -> Non
     assert back.stats() == stats
     assert not back.continuable  # its blocks' rewards are not kept: the log is read again
     assert stats_from_json(log.summary.to_json(), "eval") == stats
+    # The final block (the highest step) travels too: what a sweep's final-eval score reads.
+    assert stats.last_eval is not None and stats.last_eval.step == 300
+    assert stats.last_eval == eval_blocks(full.frame).pipe(lambda b: best_block(b.iloc[[-1]]))
+    assert stats_from_json(log.summary.to_json(), "eval").last_eval == stats.last_eval
+    # An entry written before the index kept it is refused (so the log is read again),
+    # never trusted as "no eval yet".
+    older = {k: v for k, v in log.summary.to_json().items() if k != "last_eval"}
+    with pytest.raises(ValueError, match="last block"):
+        stats_from_json(older, "eval")
+    with pytest.raises(ValueError, match="last block"):
+        LogSummary.from_json(older, "eval")
 
 
 def test_summaries_from_the_wrong_kind_or_shape_are_refused() -> None:

@@ -19,10 +19,12 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from runlog.format.layout import CONFIG_FILE, config_path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CRATE_PREFIXES = ("config", "encoder", "mapper")
 """Prefixes of the crate's `[algorithm_config, observation_encoder, action_mapper]`."""
@@ -83,7 +85,7 @@ def flatten_config(obj: object) -> dict[str, object]:
     return out
 
 
-def _comparable(value: object) -> tuple[str, object]:
+def comparable(value: object) -> tuple[str, object]:
     """What counts as "the same value": 1 == 1.0, but True != 1 and "1" != 1; NaN == NaN."""
     if isinstance(value, bool):
         return ("bool", value)
@@ -103,6 +105,8 @@ def diff_configs(configs: Mapping[str, object]) -> pd.DataFrame:
     A key a config lacks shows `MISSING` in that column (and makes the key differ).
     A config that is None (absent or corrupt) is shown as missing every key.
     """
+    import pandas as pd  # when first needed: a sweep of summaries needs none
+
     if DIFFERS in configs:
         raise ValueError(f"{DIFFERS!r} is reserved for the differs column; rename that label")
     flat = {label: flatten_config(cfg) if cfg is not None else {} for label, cfg in configs.items()}
@@ -111,7 +115,7 @@ def diff_configs(configs: Mapping[str, object]) -> pd.DataFrame:
         label: [values.get(key, MISSING) for key in keys] for label, values in flat.items()
     }
     differs = [
-        len({_comparable(columns[label][i]) for label in columns}) > 1 for i in range(len(keys))
+        len({comparable(columns[label][i]) for label in columns}) > 1 for i in range(len(keys))
     ]
     frame = pd.DataFrame(
         {label: pd.Series(cells, dtype="object") for label, cells in columns.items()}

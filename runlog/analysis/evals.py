@@ -146,6 +146,10 @@ class EvalBlocks:
             self._best_known = True
         return self._best
 
+    def last(self) -> EvalBlock | None:
+        """The block at the highest step (the final eval so far), or None."""
+        return self.block(max(self._values)) if self._values else None
+
     def table(self) -> pd.DataFrame:
         """One row per block (columns `BLOCK_COLUMNS`), sorted by step."""
         return blocks_frame(self.blocks())

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
 Statistic = Literal["mean", "iqm"]
@@ -263,6 +265,8 @@ def aggregate_eval(
     A run's block with no finite mean counts as missing at that step. Runs with no block
     at all are left out (and not counted in n_runs).
     """
+    import pandas as pd  # when first needed: a sweep of summaries needs none
+
     per_run: list[pd.Series] = []
     for blocks in blocks_per_run:
         means = pd.Series(

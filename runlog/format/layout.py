@@ -9,6 +9,7 @@
             best.mpk
         train_episodes.jsonl
         eval_episodes.jsonl                  optional
+        runlog.json                          runlog's own: tags and note (runlog.format.notes)
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ TRAIN_LOG = "train_episodes.jsonl"
 EVAL_LOG = "eval_episodes.jsonl"
 LATEST_CHECKPOINT = "latest.mpk"
 BEST_CHECKPOINT = "best.mpk"
+NOTES_FILE = "runlog.json"
+"""runlog's own file in a run (tags, note); the crate neither writes nor reads it."""
 RUN_ID_FORMAT = "%Y%m%d_%H%M%S"
 
 _STEP_NAME = re.compile(r"step_([0-9]+)\.mpk")
@@ -75,3 +78,7 @@ def train_log_path(run_dir: Path) -> Path:
 
 def eval_log_path(run_dir: Path) -> Path:
     return run_dir / EVAL_LOG
+
+
+def notes_path(run_dir: Path) -> Path:
+    return run_dir / NOTES_FILE

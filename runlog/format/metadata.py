@@ -5,7 +5,9 @@ a transient state, told apart from a broken file by its shape (the crate writes 
 object with no final newline, so anything not ending in "}" is a rewrite caught midway).
 `read_metadata_file` says which of the four outcomes a read had; the callers choose their
 policy: `read_metadata` retries a few times and raises (the resume rule, the CLI); the catalog
-retries once and serves the last good copy (a dashboard listing live runs).
+retries once and serves the last good copy (a dashboard listing live runs), until the file has
+been left unchanged for the stall window: a rewrite takes milliseconds, so by then the file is
+corrupt (a writer killed midway, a disk that filled up) and `MetadataRead.settled` says so.
 """
 
 from __future__ import annotations
@@ -32,6 +34,23 @@ class MetadataRead:
     metadata: RunMetadata | None = None
     problem: str | None = None
     """What is wrong, in words naming the file ("ok": None)."""
+    size: int | None = None
+    """Bytes read ("half-written" and "corrupt" reads of a file that could be read)."""
+    reason: str | None = None
+    """Why the bytes are not metadata, without the path: "empty", "cut short (JSON ends
+    early)", ... (a "half-written" read)."""
+
+    def settled(self) -> MetadataRead:
+        """This read, taken as final: a half-written file that stopped changing is corrupt,
+        "corrupt metadata.json (N bytes): <reason>". Any other read is returned as it is."""
+        if self.outcome != "half-written":
+            return self
+        return MetadataRead(
+            "corrupt",
+            problem=f"corrupt {METADATA_FILE} ({self.size} bytes): {self.reason}",
+            size=self.size,
+            reason=self.reason,
+        )
 
 
 def is_half_written(text: str) -> bool:
@@ -59,7 +78,7 @@ def read_metadata_file(path: Path) -> MetadataRead:
     except UnicodeDecodeError as exc:
         # Cut short in the middle of a multi-byte character is still half-written.
         if is_half_written(data.decode("utf-8", "replace")):
-            return MetadataRead("half-written", problem=_half_written(path, len(data)))
+            return _half_written(path, len(data), "cut short (in a multi-byte character)")
         return MetadataRead(
             "corrupt",
             problem=f"{METADATA_FILE} is corrupt: {path} is not UTF-8 "
@@ -69,12 +88,21 @@ def read_metadata_file(path: Path) -> MetadataRead:
         return MetadataRead("ok", metadata=parse_metadata(text, path))
     except MetadataError as exc:
         if is_half_written(text):
-            return MetadataRead("half-written", problem=_half_written(path, len(data)))
-        return MetadataRead("corrupt", problem=f"{METADATA_FILE} is corrupt: {exc}")
+            if not text.strip():
+                reason = "empty" if not text else "blank (only white space)"
+            else:
+                reason = "cut short (no closing brace)"
+            return _half_written(path, len(data), reason)
+        return MetadataRead("corrupt", problem=f"{METADATA_FILE} is corrupt: {exc}", size=len(data))
 
 
-def _half_written(path: Path, size: int) -> str:
-    return f"{path} is empty or cut short ({size} bytes)"
+def _half_written(path: Path, size: int, reason: str) -> MetadataRead:
+    return MetadataRead(
+        "half-written",
+        problem=f"{path} is empty or cut short ({size} bytes)",
+        size=size,
+        reason=reason,
+    )
 
 
 def read_metadata(run_dir: Path, *, attempts: int = 3, delay: float = 0.05) -> RunMetadata:

@@ -5,6 +5,7 @@
             metadata.json        -> metadata, or the problem with it        (cheap)
             checkpoints/*.mpk    -> steps present, latest, best, sizes       (cheap)
             (every file)         -> disk size; the newest write -> state     (cheap)
+            runlog.json          -> tags and note (runlog.format.notes)     (small: read on change)
             train_episodes.jsonl -> episodes, env steps, last / best reward, statuses, bad lines
             eval_episodes.jsonl  -> eval episodes, best eval block           (read the logs)
 
@@ -43,10 +44,12 @@ from runlog.format.layout import (
     EVAL_LOG,
     LATEST_CHECKPOINT,
     METADATA_FILE,
+    NOTES_FILE,
     TRAIN_LOG,
     parse_checkpoint_step,
 )
 from runlog.format.metadata import read_metadata_file
+from runlog.format.notes import NotesFile, read_notes
 from runlog.format.records import RunMetadata
 from runlog.format.rundirs import FoundDir, looks_like_run, walk_runs
 from runlog.read.activity import (
@@ -54,6 +57,8 @@ from runlog.read.activity import (
     DEFAULT_STALL_WINDOW,
     RunState,
     classify,
+    last_activity,
+    updated_at,
 )
 from runlog.read.summary import LogKind, LogStats, stats_from_json
 
@@ -123,7 +128,13 @@ class RunSummary:
     log_bytes: int
     """Size of the two episode logs: what reading them costs."""
     last_write: float | None
+    """When the run last wrote (runlog.read.activity.last_activity: the newest mtime of its logs
+    and metadata.json, or metadata.json's last_updated when its files were copied)."""
     state: RunState
+    tags: tuple[str, ...] = ()
+    """The run's tags (runlog.json; runlog.format.notes)."""
+    note: str = ""
+    """The run's free-text note (runlog.json)."""
 
     @property
     def ok(self) -> bool:
@@ -387,6 +398,12 @@ class _Run:
         self.files: _Files | None = None
         self.summary: RunSummary | None = None
         self.inputs: tuple[object, ...] = ()
+        # runlog.json is runlog's own (no trainer writes it): read again when its stat moves,
+        # never counted as activity, not kept in the index (a small file, read on a change).
+        self.notes_signature: _Signature | None = None
+        self.notes: NotesFile | None = None
+        # metadata.json's last_updated in epoch seconds, parsed once per metadata read.
+        self.stamp: tuple[RunMetadata | None, float | None] = (None, None)
 
     def logs(self) -> tuple[_Log, _Log]:
         return self.train, self.eval
@@ -442,6 +459,8 @@ class Catalog:
         self._dirty: set[str] = set()
         self._gone: set[str] = set()
         self._last_save = 0.0
+        self._settling: dict[Path, float] = {}
+        """Runs whose metadata.json is half-written -> when it counts as corrupt if unchanged."""
         self.problems: list[str] = []
         """Directories the last scan could not list (besides runs, which carry their own)."""
 
@@ -465,7 +484,7 @@ class Catalog:
             else:
                 found.append(item)
         with self._lock:
-            looked = [self._look(item) for item in found]
+            looked = [self._look(item, moment) for item in found]
             for gone in set(self._runs) - {item.path for item in found}:
                 self._gone.add(self._runs.pop(gone).key)
             self.problems = problems
@@ -487,11 +506,12 @@ class Catalog:
             item = FoundDir(run_dir, None, f"permission denied: {run_dir}")
         except OSError as exc:
             item = FoundDir(run_dir, None, f"cannot list {run_dir}: {exc.strerror or exc}")
+        moment = time.time() if now is None else now
         with self._lock:
-            looked = self._look(item)
+            looked = self._look(item, moment)
         self._read(looked.to_read(max_read))
         with self._lock:
-            return self._summarise(looked, time.time() if now is None else now)
+            return self._summarise(looked, moment)
 
     def read_logs(
         self,
@@ -508,6 +528,16 @@ class Catalog:
             self._read([log for log in run.logs() if log.stats is None or log.reader is not None])
             if progress is not None:
                 progress(run.path, run.train.size + run.eval.size)
+
+    def settling(self, now: float | None = None) -> list[Path]:
+        """Runs whose half-written metadata.json has been unchanged for the stall window by
+        `now`: looked at again (`summary`), it is reported corrupt. A watcher sees no event
+        for a file that stops changing, so the data provider asks here."""
+        moment = time.time() if now is None else now
+        with self._lock:
+            return sorted(
+                path for path, due in self._settling.items() if due < moment and path in self._runs
+            )
 
     def unread(self) -> list[Path]:
         """Runs listed whose logs have not been read yet (a cold start), in sorted order."""
@@ -586,19 +616,24 @@ class Catalog:
             self._runs[path] = run
         return run
 
-    def _look(self, item: FoundDir) -> _Looked:
+    def _look(self, item: FoundDir, now: float) -> _Looked:
         """Stat the run's files, settle its metadata and say how much of each log is new."""
         run = self._run_for(item.path)
         if item.entries is None:
             return _Looked(item, run, (0, 0), {})
         stats: dict[str, os.stat_result] = {}
+        notes: os.stat_result | None = None
         for entry in item.entries:
             if entry.name in _STATTED:
                 try:
                     stats[entry.name] = entry.stat()
                 except OSError:
                     continue
-        self._read_metadata(run, stats.get(METADATA_FILE))
+            elif entry.name == NOTES_FILE:
+                with contextlib.suppress(OSError):
+                    notes = entry.stat(follow_symlinks=False)
+        self._read_metadata(run, stats.get(METADATA_FILE), now)
+        self._read_notes(run, notes)
         needs = (run.train.look(stats.get(TRAIN_LOG)), run.eval.look(stats.get(EVAL_LOG)))
         return _Looked(item, run, needs, stats)
 
@@ -743,13 +778,17 @@ class Catalog:
         run.files = files if key is not None else None
         return files
 
-    def _read_metadata(self, run: _Run, st: os.stat_result | None) -> None:
+    def _read_metadata(self, run: _Run, st: os.stat_result | None, now: float) -> None:
         """Read metadata.json into `run` unless its stat is unchanged since a settled read.
 
         Half-written (the crate rewrites it in place): retried once after a short pause,
         then the last good copy is served with no problem, or, if there is none, the
-        problem says so. Such a read is not cached, so the next scan tries again.
+        problem says so. Such a read is not cached, so the next scan tries again. But a file
+        left half-written for longer than the stall window is no rewrite caught midway (that
+        takes milliseconds): it is corrupt, "corrupt metadata.json (N bytes): <reason>",
+        cached like any corrupt read, and no last good copy stands in for it.
         """
+        self._settling.pop(run.path, None)
         if st is None:
             if run.metadata_signature is not None or run.metadata_problem is None:
                 self._dirty.add(run.key)
@@ -776,14 +815,19 @@ class Catalog:
             time.sleep(METADATA_RETRY_DELAY)
             read = read_metadata_file(run.path / METADATA_FILE)
         if read.outcome == "half-written":
-            run.metadata_signature = None
-            run.metadata = run.last_good
-            run.metadata_problem = (
-                None
-                if run.last_good is not None
-                else f"{METADATA_FILE} is being written (half-written); retrying"
-            )
-            return
+            if now - st.st_mtime > self.stall_window and _unchanged(run.path, signature):
+                read = read.settled()
+            else:
+                # Looked at again once it has been still for the stall window (`settling`).
+                self._settling[run.path] = st.st_mtime + self.stall_window
+                run.metadata_signature = None
+                run.metadata = run.last_good
+                run.metadata_problem = (
+                    None
+                    if run.last_good is not None
+                    else f"{METADATA_FILE} is being written (half-written); retrying"
+                )
+                return
         # Cached under the stat taken before reading: had the file changed meanwhile, the
         # next scan sees a new signature and reads again.
         run.metadata_signature = signature if read.outcome != "missing" else None
@@ -792,6 +836,17 @@ class Catalog:
             run.last_good = read.metadata
         run.metadata_problem = read.problem
         self._dirty.add(run.key)
+
+    def _read_notes(self, run: _Run, st: os.stat_result | None) -> None:
+        """Read runlog.json into `run` unless its stat is unchanged since the last read (one
+        taken before reading: a write meanwhile gives another stat next time)."""
+        if st is None:
+            run.notes_signature, run.notes = None, None
+            return
+        signature = _signature(st)
+        if signature != run.notes_signature or run.notes is None:
+            run.notes = read_notes(run.path)
+            run.notes_signature = signature
 
     def _summarise(self, looked: _Looked, now: float) -> RunSummary:
         item, run, stats = looked.item, looked.run, looked.stats
@@ -811,12 +866,17 @@ class Catalog:
                 bad = 0 if log.stats is None else log.stats.bad_line_count
                 if bad:
                     problems.append(f"{_plural(bad, 'bad line')} in {file_name}")
+            if run.notes is not None and run.notes.problem:
+                problems.append(run.notes.problem)
 
         files = self._files(looked, entries)
         checkpoints = files.checkpoints
         disk_bytes = files.checkpoint_bytes + files.other_bytes
-        mtimes = [st.st_mtime for st in stats.values()]
-        written = max(mtimes) if mtimes else None
+        if run.stamp[0] is not run.metadata:
+            run.stamp = (run.metadata, updated_at(run.metadata))
+        written = last_activity(
+            {name: st.st_mtime for name, st in stats.items()}, run.stamp[1], self.stall_window
+        )
         state = classify(written, now, self.live_window, self.stall_window)
         problem = "; ".join(problems) if problems else None
         log_bytes = run.train.size + run.eval.size
@@ -830,6 +890,7 @@ class Catalog:
             log_bytes,
             written,
             state,
+            run.notes,
         )
         if run.summary is not None and run.inputs == inputs:
             return run.summary
@@ -850,6 +911,8 @@ class Catalog:
             log_bytes=log_bytes,
             last_write=written,
             state=state,
+            tags=() if run.notes is None else run.notes.notes.tags,
+            note="" if run.notes is None else run.notes.notes.note,
         )
         run.summary = summary
         run.inputs = inputs
@@ -871,6 +934,15 @@ class _Looked:
             for log, n in zip(self.run.logs(), self.needs, strict=True)
             if n and (max_read is None or n <= max_read)
         ]
+
+
+def _unchanged(run_dir: Path, signature: _Signature) -> bool:
+    """Whether the run's metadata.json still has the stat `signature` (it was not rewritten
+    while it was being read)."""
+    try:
+        return _signature(os.stat(run_dir / METADATA_FILE)) == signature
+    except OSError:
+        return False
 
 
 def _same_file(columns: dict[str, Any], mark: dict[str, Any]) -> bool:

@@ -55,6 +55,8 @@ class LogStats:
     """1-based numbers of the first MAX_BAD_LINES skipped lines."""
     best_eval: EvalBlock | None = None
     """Eval logs: the first block with the highest mean (when best.mpk was written)."""
+    last_eval: EvalBlock | None = None
+    """Eval logs: the block at the highest step (the final eval so far)."""
 
 
 _KNOWN_STATUSES = ("Terminated", "Truncated", "Continuing")
@@ -85,6 +87,7 @@ class LogSummary:
     blocks: EvalBlocks | None = None
     """Eval logs: the blocks so far (None: restored from the index, results only)."""
     restored_best: EvalBlock | None = None
+    restored_last: EvalBlock | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "eval" and self.blocks is None and self.records == 0:
@@ -142,7 +145,11 @@ class LogSummary:
             bad_line_count=self.bad_line_count,
             bad_lines=tuple(self.bad_lines),
             best_eval=best if self.kind == "eval" else None,
+            last_eval=self._last() if self.kind == "eval" else None,
         )
+
+    def _last(self) -> EvalBlock | None:
+        return self.blocks.last() if self.blocks is not None else self.restored_last
 
     # -- across processes (the persistent index) --------------------------------------------
 
@@ -163,6 +170,9 @@ class LogSummary:
         best = self.blocks.best() if self.blocks is not None else self.restored_best
         if best is not None:
             out["best_eval"] = _block_json(best)
+        last = self._last()
+        if last is not None:
+            out["last_eval"] = _block_json(last)
         return out
 
     @staticmethod
@@ -181,6 +191,7 @@ class LogSummary:
             bad_line_count=_count(obj.get("bad_line_count", 0)),
             bad_lines=[_count(n) for n in obj.get("bad_lines", ())],
             restored_best=_block_from(obj["best_eval"]) if obj.get("best_eval") else None,
+            restored_last=_last_block(obj, kind),
         )
         if kind == "eval" and summary.records == 0:
             summary.blocks = EvalBlocks()  # nothing to rebuild: it takes new rows as it is
@@ -205,7 +216,21 @@ def stats_from_json(obj: Any, kind: LogKind) -> LogStats:
         bad_line_count=_count(obj.get("bad_line_count", 0)),
         bad_lines=tuple(_count(n) for n in obj.get("bad_lines", ())),
         best_eval=_block_from(best) if best and kind == "eval" else None,
+        last_eval=_last_block(obj, kind),
     )
+
+
+def _last_block(obj: Any, kind: LogKind) -> EvalBlock | None:
+    """The final eval block of an entry. An eval log with records but without it was indexed
+    before the index kept it: refused (ValueError), so the log is read again, never trusted."""
+    if kind != "eval":
+        return None
+    last = obj.get("last_eval")
+    if last is None:
+        if obj["records"]:
+            raise ValueError("an eval entry without its last block (an older index entry)")
+        return None
+    return _block_from(last)
 
 
 def _count(value: object) -> int:

@@ -91,11 +91,15 @@ def test_table_and_run_charts_render(
 def test_appended_episodes_show_up_live(
     page: Any, runs_copy: Path, start_app: Any, artifacts_dir: Path
 ) -> None:
+    old = 1_700_000_000  # before the samples' last_updated: their files are not a fresh copy
+    for path in runs_copy.rglob("*"):
+        os.utime(path, (old, old), follow_symlinks=False)
     server = start_app(runs_copy)
     rel = first_run(runs_copy)
     run_dir = runs_copy / rel
     wait_for_app(page, server, f"?run={rel}")
     page.wait_for_selector('[data-testid="stMetric"]')
+    assert metric_value(page, "State") == "finished"
     before = int(metric_value(page, "Episodes").replace(",", ""))
 
     latencies: list[float] = []
@@ -207,3 +211,95 @@ def test_other_views_route_without_exceptions(
     )
     errors = [e.inner_text() for e in page.locator(NO_EXCEPTION).all()]
     assert not errors, errors[0]
+
+
+# Every element of a headline card holding its label, value or delta text that is cut
+# (content wider than its box: scrollWidth > clientWidth, or an ellipsis set to cut it) or
+# wrapped onto a second line (taller than 1.5 lines: the page's CSS wraps what does not fit).
+_CUT_CARD_TEXT = """() => {
+  const cut = [];
+  for (const card of document.querySelectorAll('[data-testid="stMetric"]')) {
+    const label = card.querySelector('[data-testid="stMetricLabel"]').innerText;
+    for (const part of ['stMetricLabel', 'stMetricValue', 'stMetricDelta']) {
+      const top = card.querySelector(`[data-testid="${part}"]`);
+      if (!top) continue;
+      for (const el of [top, ...top.querySelectorAll('*')]) {
+        if (el.closest('[data-testid="stTooltipIcon"], svg')) continue;
+        const style = getComputedStyle(el);
+        const ellipsis = style.textOverflow === 'ellipsis';
+        const line = parseFloat(style.lineHeight) || 1.2 * parseFloat(style.fontSize);
+        const text = el.children.length === 0 && el.innerText.trim() !== '';
+        const wrapped = text && el.getBoundingClientRect().height > 1.5 * line;
+        if (el.scrollWidth > el.clientWidth || ellipsis || wrapped) {
+          cut.push({card: label, part, tag: el.tagName, text: el.innerText, wrapped, ellipsis,
+                    scrollWidth: el.scrollWidth, clientWidth: el.clientWidth});
+        }
+      }
+    }
+  }
+  return cut;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 1400])
+def test_headline_cards_show_every_value_and_label_whole(
+    page: Any, runs_copy: Path, start_app: Any, artifacts_dir: Path, width: int
+) -> None:
+    now = time.time()  # right after a clone: every file time is the checkout's
+    for path in runs_copy.rglob("*"):
+        os.utime(path, (now, now), follow_symlinks=False)
+    server = start_app(runs_copy)
+    page.set_viewport_size({"width": width, "height": 900})
+    # The widest figures of the samples: a negative and a tiny last reward, the most episodes.
+    for rel in (
+        "lunarlander/v1/20260327_091542",
+        "lunarlander/v1/20260327_092011",
+        "lunarlander/v2/20260329_013301",
+    ):
+        wait_for_app(page, server, f"?run={rel}")
+        page.wait_for_selector('[data-testid="stMetric"]')
+        page.wait_for_function(
+            "() => document.querySelectorAll('[data-testid=\"stMetricValue\"]').length >= 7"
+        )
+        labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
+        values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+        print(f"\n{width} px {rel}: {dict(zip(labels, values, strict=True))}")
+        assert metric_value(page, "State") == "finished"  # not "stalled" for ten minutes
+        cut = page.evaluate(_CUT_CARD_TEXT)
+        page.screenshot(path=str(artifacts_dir / f"e2e_headline_{width}_{rel.split('/')[-1]}.png"))
+        assert cut == [], cut
+        assert page.locator(NO_EXCEPTION).count() == 0
+
+
+def test_the_tables_number_format_is_the_cards_rule_in_the_browser(page: Any) -> None:
+    """The run table's float columns use TABLE_FLOAT_FORMAT ("%,.4g"), which Streamlit's
+    sprintf writes as String(Number(x.toPrecision(4))) with "," inserted in the whole part:
+    chromium's own rounding of that must give format_number's text for every float."""
+    import numpy as np
+
+    from dashboard.text import format_number
+
+    rng = np.random.default_rng(7)
+    values = [
+        *(
+            float(m * 10.0**e)
+            for m, e in zip(rng.uniform(-10, 10, 2000), rng.integers(-9, 23, 2000), strict=True)
+        ),
+        *(0.020972, 76.4512, -181.63, 1234.5, -1234.5, 12345.6, 9.99996e-7, 1e-6, 1.5e21, 0.5),
+        *(float(n) + 0.5 for n in range(0, 20000, 997)),  # ties, rounded away from zero
+    ]
+    shown = page.evaluate(
+        """(values) => values.map((x) => {
+             const text = String(Number(Math.abs(x).toPrecision(4)));
+             const [whole, fraction] = text.split('.');
+             const grouped = whole.replace(/\\B(?=(\\d{3})+(?!\\d))/g, ',');
+             return (x < 0 ? '-' : '') + grouped + (fraction === undefined ? '' : '.' + fraction);
+           })""",
+        values,
+    )
+    mismatches = [
+        (v, js, format_number(v))
+        for v, js in zip(values, shown, strict=True)
+        if js != format_number(v)
+    ]
+    assert mismatches == []

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dashboard.data import human_compact
+from dashboard.text import format_number
 from runlog.format.records import (
     EpisodeRecord,
     RunMetadata,
@@ -90,7 +90,7 @@ def test_a_cold_root_fills_in_under_a_progress_bar(
         metric = page.locator('[data-testid="stMetric"]').filter(has_text="Episodes").first
         metric.wait_for()
         shown = metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
-        assert shown == human_compact(episodes)  # every episode of the log, counted
+        assert shown == format_number(episodes)  # every episode of the log, counted
         page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
         assert page.locator(NO_EXCEPTION).count() == 0
     finally:

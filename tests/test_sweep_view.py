@@ -1,0 +1,211 @@
+"""The sweep view (dashboard/sweep_view.py), headless with Streamlit's AppTest, on a copy of
+sample_runs/ (its sweep: cartpole/sweep, lr {0.001, 0.0005} x batch_size {64, 128} x 3 seeds,
+the seed in config.json), and its pure helpers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import sweep_view as sv
+from dashboard import urlstate
+from runlog.analysis.stats import iqm
+from runlog.provider import forget_providers
+from runlog.read.watch import stop_all_watchers
+
+REPO = Path(__file__).resolve().parent.parent
+APP = REPO / "dashboard" / "app.py"
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("sweep")
+    runs = base / "runs"
+    shutil.copytree(REPO / "sample_runs", runs, symlinks=True)
+    (base / "secret").mkdir()
+    (runs / "escape").symlink_to(base / "secret", target_is_directory=True)
+    return runs
+
+
+@pytest.fixture(autouse=True)
+def _clean_process_state() -> Iterator[None]:
+    yield
+    stop_all_watchers()
+    forget_providers()
+
+
+def open_app(root: Path, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:
+    monkeypatch.setenv("RUNLOG_ROOT", str(root))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def group_table(at: AppTest) -> Any:
+    return next(df.value for df in at.dataframe if "ci low" in df.value.columns)
+
+
+def final_eval_mean(root: Path, rel: str) -> float:
+    records = [
+        json.loads(line) for line in (root / rel / "eval_episodes.jsonl").read_text().splitlines()
+    ]
+    last = max(r["total_steps_at_eval"] for r in records)
+    block = [r["total_reward"] for r in records if r["total_steps_at_eval"] == last]
+    return sum(block) / len(block)
+
+
+def sweep_runs(root: Path) -> dict[str, dict[str, Any]]:
+    out = {}
+    for run in sorted((root / "cartpole" / "sweep").iterdir()):
+        config = json.loads((run / "config.json").read_text())[0]
+        out[run.relative_to(root).as_posix()] = config
+    return out
+
+
+# ----- the page ----------------------------------------------------------------------------
+
+
+def test_the_sample_sweep_groups_seeds_and_marks_the_winner(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(root, monkeypatch, sweep="cartpole/sweep")
+    assert not at.exception
+    table = group_table(at)
+    assert list(table.columns) == [
+        "best",
+        "config.lr",
+        "config.batch_size",
+        "n",
+        "value",
+        "ci low",
+        "ci high",
+        "runs",
+    ]
+    assert table["n"].tolist() == [3, 3, 3, 3]
+    assert table["value"].tolist() == sorted(table["value"].tolist(), reverse=True)
+    assert table["best"].tolist() == ["★", "", "", ""]
+    # The winner's value, from the eval logs by hand: the IQM of its three runs' final means.
+    configs = sweep_runs(root)
+    winner = [rel for rel, c in configs.items() if (c["lr"], c["batch_size"]) == (0.0005, 128)]
+    expected = iqm([final_eval_mean(root, rel) for rel in winner])
+    top = table.iloc[0]
+    assert (top["config.lr"], top["config.batch_size"]) == ("0.0005", "128")
+    assert top["value"] == pytest.approx(expected)
+    text = "\n".join(m.value for m in at.markdown)
+    assert "**12 runs in 4 groups**" in text and "ignored: `config.seed`" in text
+    assert "Best: `config.lr=0.0005, config.batch_size=128`" in text
+    # Three seeds a group and overlapping intervals: said plainly.
+    assert any("intervals overlap" in w.value for w in at.warning)
+    assert "Showing 4 of 4 groups" in "\n".join(c.value for c in at.caption)
+
+
+def test_settings_round_trip_through_the_url(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(
+        root,
+        monkeypatch,
+        sweep="cartpole/sweep",
+        score="best-eval",
+        stat="mean",
+        groupby="config.lr",
+        target="500",
+    )
+    assert not at.exception
+    assert at.selectbox(key="url.score").value == "best-eval"
+    assert at.multiselect(key="url.groupby").value == ["config.lr"]
+    table = group_table(at)
+    assert list(table.columns)[1:3] == ["config.lr", "n"]
+    assert table["n"].tolist() == [6, 6]
+    gaps = next(df.value for df in at.dataframe if "optimality gap" in df.value.columns)
+    assert len(gaps) == 2
+    # Changing a setting writes it back; the default drops out of the URL.
+    at.selectbox(key="url.score").set_value("final-eval").run()
+    assert "score" not in at.query_params
+    at.multiselect(key="url.groupby").set_value(["config.batch_size", "config.lr"]).run()
+    assert at.query_params["groupby"] == "config.batch_size,config.lr"
+    assert len(group_table(at)) == 4
+
+
+def test_a_name_expands_to_its_versions_and_bad_entries_are_named(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(root, monkeypatch, sweep="cartpole,../secret,escape,nope/v1")
+    assert not at.exception
+    warnings = "\n".join(w.value for w in at.warning)
+    assert "`../secret` was skipped" in warnings
+    assert "`escape` was skipped" in warnings
+    assert "`nope/v1` was skipped" in warnings
+    text = "\n".join(m.value for m in at.markdown)
+    # cartpole: v1 (3), v2 (3) and the sweep (12); v1 and v2 differ in target_update_freq too.
+    assert "**18 runs in " in text
+
+
+def test_compare_these_opens_the_compare_view_with_one_band_per_group(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configs = sweep_runs(root)
+    runs = [rel for rel, c in configs.items() if c["batch_size"] == 128]
+    at = open_app(root, monkeypatch, compare=",".join(runs), groupby="config.lr,config.batch_size")
+    assert not at.exception
+    spec = next(
+        json.loads(el.proto.spec)
+        for el in at.get("plotly_chart")
+        if "compare.agg.eval" in el.proto.id
+    )
+    names = [t.get("name") for t in spec["data"]]
+    assert "config.lr=0.0005, config.batch_size=128 95% CI" in names
+    assert "config.lr=0.001, config.batch_size=128 95% CI" in names
+
+
+def test_an_empty_sweep_says_what_to_pick(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(root, monkeypatch, sweep="")
+    assert not at.exception
+    assert any("Pick the runs of a sweep" in i.value for i in at.info)
+
+
+# ----- pure helpers -------------------------------------------------------------------------
+
+
+def test_axes_log_for_spread_out_numbers_categories_for_the_rest() -> None:
+    coords, extra = sv.axis_values([0.1, 0.001, 0.01])
+    assert coords == pytest.approx([-1.0, -3.0, -2.0])
+    assert extra["ticktext"] == ["0.001", "0.01", "0.1"]
+    coords, extra = sv.axis_values([0.001, 0.0005])  # a 2x spread: linear, the grid ticked
+    assert coords == [0.001, 0.0005] and extra["tickvals"] == [0.0005, 0.001]
+    coords, extra = sv.axis_values([float(v) for v in range(20)])  # no grid: plotly's ticks
+    assert extra == {}
+    coords, extra = sv.axis_values(["adam", "sgd", "adam"])
+    assert coords == [0.0, 1.0, 0.0] and extra["ticktext"] == ["adam", "sgd"]
+    coords, extra = sv.axis_values([True, False])  # booleans are categories, not 1 and 0
+    assert extra["ticktext"] == ["false", "true"] and coords == [1.0, 0.0]
+
+
+def test_brushing_keeps_lines_inside_every_brushed_axis() -> None:
+    coordinates = [[1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0]]
+    assert sv.brushed(coordinates, [None, None]) == [True] * 4
+    assert sv.brushed(coordinates, [[1.5, 3.5], None]) == [False, True, True, False]
+    assert sv.brushed(coordinates, [[1.5, 3.5], [25.0, 50.0]]) == [False, False, True, False]
+    # Several ranges on one axis (plotly allows multi-brush): inside any of them.
+    assert sv.brushed(coordinates, [[[0.0, 1.0], [3.5, 9.0]], None]) == [
+        True,
+        False,
+        False,
+        True,
+    ]
+
+
+def test_settings_parsers_refuse_junk() -> None:
+    assert sv.parse_score("auc") == "auc" and sv.parse_score("rm -rf") == sv.DEFAULT_SCORE
+    assert sv.parse_keys(" a , b,,") == ["a", "b"]
+    assert sv.parse_target("500") == 500.0
+    assert sv.parse_target("nan") is None and sv.parse_target("x") is None
+    assert urlstate.route({"sweep": "a,b"}).sweep == ("a", "b")
+    assert urlstate.route({"sweep": "a", "compare": "b"}).page == "sweep"
+    assert sv.parse_target("inf") is None
