@@ -35,7 +35,7 @@ from dashboard.charts import slug
 from dashboard.compare_view import parse_stat, resolve_selection
 from dashboard.context import AppContext
 from dashboard.data import memo
-from dashboard.text import md_code
+from dashboard.text import md_code, plot_text
 from runlog.analysis.configs import MISSING
 from runlog.analysis.stats import Statistic
 from runlog.analysis.sweep import (
@@ -49,6 +49,7 @@ from runlog.analysis.sweep import (
     performance_profile,
     probability_of_improvement_ci,
     score_groups,
+    sweep_warnings,
 )
 from runlog.errors import OutsideRootError
 from runlog.format.paths import resolve_inside
@@ -191,7 +192,7 @@ def axis_values(values: Sequence[object]) -> tuple[list[float], dict[str, Any]]:
     codes = {label: i for i, label in enumerate(labels)}
     return [float(codes[_label(v)]) for v in values], {
         "tickvals": list(range(len(labels))),
-        "ticktext": labels,
+        "ticktext": [plot_text(label) for label in labels],
     }
 
 
@@ -371,7 +372,7 @@ def _headline(result: SweepResult, n_runs: int) -> None:
             f":material/trophy: **Best: {md_code(best.group.label)}**: {name} {what} "
             f"**{_fmt(best.value)}** {_ci(best)} (95% CI), n = {best.n}."
         )
-    for warning in result.warnings:
+    for warning in sweep_warnings(result, md_code):
         st.warning(warning, icon=":material/warning:")
 
 
@@ -385,7 +386,7 @@ def parcoords_figure(
         values = [g.group.params[key] for g in scored]
         coords, extra = axis_values(values)
         coordinates.append(coords)
-        label = key + (" (log)" if is_log_axis(values) else "")
+        label = plot_text(key) + (" (log)" if is_log_axis(values) else "")
         dims.append({"label": label, "values": coords, **extra})
     score_values = [g.value for g in scored]
     coordinates.append(score_values)
@@ -477,7 +478,7 @@ def _effects(result: SweepResult, figs: figures.FigureSettings) -> None:
             xs, ys, lo, hi = [], [], [], []
             for point in effect.points:
                 for g in point.groups:
-                    xs.append(_label(point.value))
+                    xs.append(plot_text(_label(point.value)))
                     ys.append(g.value)
                     lo.append(g.value - g.low if g.ci else 0.0)
                     hi.append(g.high - g.value if g.ci else 0.0)
@@ -491,13 +492,13 @@ def _effects(result: SweepResult, figs: figures.FigureSettings) -> None:
                 )
             )
             fig.update_layout(
-                title={"text": effect.key, "x": 0.0, "font": {"size": 14}},
+                title={"text": plot_text(effect.key), "x": 0.0, "font": {"size": 14}},
                 height=260,
                 margin={"l": 10, "r": 10, "t": 40, "b": 10},
                 xaxis={"type": "category"},
             )
             figures.plot(fig, f"sweep.effect.{i}", f"sweep-effect-{slug(effect.key)}", figs)
-            st.caption(effect.note)
+            st.caption(f"{md_code(effect.key)}: {effect.note}")
 
 
 def reliability_panel(
@@ -536,7 +537,9 @@ def reliability_panel(
         fig = go.Figure()
         for g in top:
             fraction, low, high = performance_profile(g.scores, taus)
-            fig.add_trace(go.Scatter(x=taus, y=fraction, name=g.group.label, mode="lines"))
+            fig.add_trace(
+                go.Scatter(x=taus, y=fraction, name=plot_text(g.group.label), mode="lines")
+            )
             if not np.isnan(low).all():
                 fig.add_trace(
                     go.Scatter(

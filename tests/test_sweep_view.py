@@ -209,3 +209,48 @@ def test_settings_parsers_refuse_junk() -> None:
     assert urlstate.route({"sweep": "a,b"}).sweep == ("a", "b")
     assert urlstate.route({"sweep": "a", "compare": "b"}).page == "sweep"
     assert sv.parse_target("inf") is None
+
+
+def test_markup_in_config_keys_and_values_is_shown_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from markdown_spans import LINK_OR_IMAGE, outside_spans
+
+    # Two groups whose key and values are hostile text (config.json is untrusted), 2 seeds
+    # each so that the overlap and few-runs warnings name the groups.
+    bait = "![i](https:127.0.0.1:9)<b>[l](https:127.0.0.1:9)"
+    root = tmp_path / "runs"
+    for k, value in enumerate([bait + "1", bait + "2", bait + "1", bait + "2"]):
+        run = root / "x" / "v1" / f"20260101_00000{k}"
+        run.mkdir(parents=True)
+        shutil.copy(
+            REPO / "sample_runs" / "cartpole" / "sweep" / "20260324_090000" / "eval_episodes.jsonl",
+            run / "eval_episodes.jsonl",
+        )
+        (run / "train_episodes.jsonl").write_text("")
+        (run / "config.json").write_text(json.dumps({bait: value, "seed": k}))
+        (run / "metadata.json").write_text(
+            (
+                REPO / "sample_runs" / "cartpole" / "sweep" / "20260324_090000" / "metadata.json"
+            ).read_text()
+        )
+    at = open_app(root, monkeypatch, sweep="x/v1")
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [
+        str(el.value)
+        for kind in ("markdown", "caption", "warning", "info")
+        for el in getattr(at, kind)
+    ]
+    assert any("intervals overlap" in text for text in shown)
+    for text in shown:
+        assert not LINK_OR_IMAGE.search(outside_spans(text)), text
+    for el in at.get("plotly_chart"):
+        spec = json.loads(el.proto.spec)
+        labels = [spec["layout"].get("title", {}).get("text", "")]
+        for trace in spec["data"]:
+            labels.append(str(trace.get("name", "")))
+            for dim in trace.get("dimensions", []):
+                labels += [dim.get("label", ""), *map(str, dim.get("ticktext", []))]
+            labels += [str(x) for x in trace.get("x", []) if isinstance(x, str)]
+        for label in labels:
+            assert "<b>" not in label and "<a" not in label, label

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -255,12 +255,23 @@ def score_groups(
         range(len(rows)), key=lambda i: (math.isnan(rows[i].value), -_or_zero(rows[i].value), i)
     )
     ranked = tuple(rows[i] for i in order)
+    result = SweepResult(score, statistic, grouping.varying, ranked, grouping.ignored)
+    return replace(result, warnings=sweep_warnings(result, confidence=confidence))
+
+
+def sweep_warnings(
+    result: SweepResult, quote: Callable[[str], str] = str, *, confidence: float = CONFIDENCE
+) -> tuple[str, ...]:
+    """Plain sentences on what makes `result` less sure: runs without a score, groups with
+    fewer than FEW_RUNS runs, the top two intervals overlapping. `quote` wraps the group
+    labels (text from config files), e.g. in markdown code spans for a page."""
     warnings: list[str] = []
+    ranked = result.groups
     missing = sum(r.n_total - r.n for r in ranked)
     if missing:
         warnings.append(
-            f"{missing} run{'s' if missing != 1 else ''} without a {SCORE_LABELS.get(score, score)}"
-            " (no eval yet?) left out."
+            f"{missing} run{'s' if missing != 1 else ''} without a "
+            f"{SCORE_LABELS.get(result.score, result.score)} (no eval yet?) left out."
         )
     few = [r for r in ranked if 0 < r.n < FEW_RUNS]
     if few:
@@ -274,11 +285,10 @@ def score_groups(
         if top.ci is None or second.ci is None or top.low <= second.high:
             warnings.append(
                 f"The top two groups' {confidence:.0%} intervals overlap: "
-                f"{top.group.label} is not clearly better than {second.group.label}."
+                f"{quote(top.group.label)} is not clearly better than "
+                f"{quote(second.group.label)}."
             )
-    return SweepResult(
-        score, statistic, grouping.varying, ranked, grouping.ignored, tuple(warnings)
-    )
+    return tuple(warnings)
 
 
 def _or_zero(value: float) -> float:
@@ -329,7 +339,8 @@ class Effect:
     """Spearman rho of the key's value vs the group score, over groups (numbers and booleans
     only); None when the key is not numeric."""
     note: str
-    """Plain words: the direction and strength, or why nothing can be said."""
+    """Plain words about `key` (not named in it): the direction and strength, or why nothing
+    can be said."""
 
 
 def parameter_effects(result: SweepResult) -> tuple[Effect, ...]:
@@ -353,7 +364,7 @@ def parameter_effects(result: SweepResult) -> tuple[Effect, ...]:
         rho: float | None = None
         if len(numeric) == len(scored) and scored:
             rho = spearman([v for v, _ in numeric], [s for _, s in numeric])
-        effects.append(Effect(key, points, rho, _effect_note(key, points, rho, len(scored))))
+        effects.append(Effect(key, points, rho, _effect_note(points, rho, len(scored))))
     return tuple(effects)
 
 
@@ -364,18 +375,18 @@ def _sort_key(comparable: tuple[str, object]) -> tuple[int, float, str]:
     return (1, 0.0, f"{kind}:{value}")
 
 
-def _effect_note(key: str, points: Sequence[EffectPoint], rho: float | None, groups: int) -> str:
+def _effect_note(points: Sequence[EffectPoint], rho: float | None, groups: int) -> str:
     if len(points) < 2:
-        return f"{key}: one value among the scored groups; nothing to compare."
+        return "one value among the scored groups; nothing to compare."
     if groups < FEW_GROUPS:
-        return f"{key}: {groups} scored groups are too few to tell."
+        return f"{groups} scored groups are too few to tell."
     if rho is None:
-        return f"{key}: not numeric; compare the groups at each value."
+        return "not numeric; compare the groups at each value."
     if math.isnan(rho):
-        return f"{key}: the scores do not move with it (no rank correlation)."
+        return "the scores do not move with it (no rank correlation)."
     strength = "strongly" if abs(rho) >= 0.7 else "moderately" if abs(rho) >= 0.4 else "weakly"
     direction = "higher" if rho > 0 else "lower"
-    return f"{key}: {strength} associated with {direction} scores (Spearman rho {rho:+.2f})."
+    return f"{strength} associated with {direction} scores (Spearman rho {rho:+.2f})."
 
 
 # ---------------------------------------------------------------- rliable's other metrics
