@@ -486,3 +486,53 @@ def test_the_watcher_tells_a_notes_write_and_the_listing_follows(root: Path) -> 
 
     poll_until(listed)
     assert read_notes(run_dir).notes.note == "by the watcher"
+
+
+def test_smoothed_is_the_full_series_and_follows_appends(root: Path) -> None:
+    """What seed statistics interpolate: every episode's env step and its EMA, read-only,
+    extended as lines arrive; smooth 0 gives the raw values and a missing column NaN."""
+    rng = np.random.default_rng(11)
+    rewards = rng.normal(size=40)
+    run_dir = make_run(root, rewards=rewards.tolist())
+    p = provider(root)
+    for extra in (0, 1, 25, 300):
+        more = rng.normal(size=extra)
+        append(run_dir, "".join(episode(float(v)) for v in more))
+        rewards = np.concatenate([rewards, more])
+        steps, smoothed = p.smoothed(RUN, "reward", smooth=0.8)
+        assert steps.tolist() == (np.arange(1, len(rewards) + 1) * 10).tolist()
+        np.testing.assert_allclose(smoothed, ema(rewards, 0.8), rtol=1e-12)
+        assert not smoothed.flags.writeable
+        _, raw = p.smoothed(RUN, "reward", smooth=0.0)
+        assert raw.tolist() == rewards.tolist()
+    _, missing = p.smoothed(RUN, "extras.epsilon", smooth=0.8)
+    assert len(missing) == len(rewards) and np.isnan(missing).all()
+    default_steps, default_column = p.smoothed(RUN)
+    assert default_column.tolist() == rewards.tolist()
+    assert default_steps.tolist() == steps.tolist()
+    by_default = p.series(RUN, max_points=50).ys["raw"]
+    assert by_default.tolist() == p.series(RUN, "reward", max_points=50).ys["raw"].tolist()
+
+
+def test_a_log_replaced_by_a_longer_one_restarts_its_curves(root: Path) -> None:
+    run_dir = make_run(root, rewards=[1.0, 2.0, 3.0])
+    p = provider(root)
+    p.series(RUN, "reward", smooth=0.5, max_points=50)
+    p.smoothed(RUN, "reward", smooth=0.5)
+    # A new file under the same name (the trainer restarted the run), with more lines.
+    replacement = run_dir / "replacement.jsonl"
+    replacement.write_text("".join(episode(v) for v in (10.0, 20.0, 30.0, 40.0)))
+    os.replace(replacement, run_dir / TRAIN_LOG)
+    p.refresh()
+    fresh = provider(root)
+    got = p.series(RUN, "reward", smooth=0.5, max_points=50)
+    want = fresh.series(RUN, "reward", smooth=0.5, max_points=50)
+    assert got.ys["raw"].tolist() == want.ys["raw"].tolist() == [10.0, 20.0, 30.0, 40.0]
+    assert got.ys["smoothed"].tolist() == want.ys["smoothed"].tolist()
+    assert p.smoothed(RUN, "reward", smooth=0.5)[1].tolist() == want.ys["smoothed"].tolist()
+
+
+def test_smooth_zero_gives_the_raw_values_null_rewards_included(root: Path) -> None:
+    make_run(root, rewards=[1.0, float("nan"), 3.0])
+    _, raw = provider(root).smoothed(RUN, "reward", smooth=0.0)
+    assert raw.tolist()[0::2] == [1.0, 3.0] and np.isnan(raw[1])

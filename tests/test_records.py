@@ -6,10 +6,13 @@ import json
 import math
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from budget import examples
 from hypothesis import given, settings
@@ -501,3 +504,54 @@ def test_now_rfc3339_writes_the_nanosecond_clock_in_local_time(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+# -- what the encoders take in ----------------------------------------------------------------
+
+
+def test_config_dataclasses_encode_as_their_fields_in_order() -> None:
+    @dataclass(frozen=True)
+    class Optimizer:
+        lr: float
+        betas: tuple[float, float]
+
+    @dataclass(frozen=True)
+    class Config:
+        env: str
+        optimizer: Optimizer
+
+    config = Config("CartPole-v1", Optimizer(0.001, (0.9, 0.999)))
+    as_dict = {"env": "CartPole-v1", "optimizer": {"lr": 0.001, "betas": [0.9, 0.999]}}
+    assert encode_config(config) == encode_config(as_dict)
+    with pytest.raises(TypeError, match="cannot encode type"):
+        encode_config(Config)  # the class itself is no value
+
+
+def test_a_lone_surrogate_is_escaped_not_dropped() -> None:
+    assert encode_config({"note": "a\ud800b"}) == '{\n  "note": "a\\ud800b"\n}'
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (lambda: EpisodeRecord(1.0, True), "length must be an int, got True"),
+        (lambda: EpisodeRecord("1.0", 1), "total_reward must be a number, got '1.0'"),  # type: ignore[arg-type]
+        (lambda: Extras({1: 2.0}), "extras keys must be str, got 1"),  # type: ignore[dict-item]
+        (lambda: encode_eval_line(EpisodeRecord(1.0, 1), True), "total_steps must be an int"),
+    ],
+)
+def test_wrong_types_are_refused_naming_the_value(make: Any, what: str) -> None:
+    with pytest.raises(TypeError) as info:
+        make()
+    assert what in str(info.value)
+
+
+def test_negative_total_steps_are_refused_naming_the_value() -> None:
+    with pytest.raises(ValueError, match="total_steps must be >= 0, got -1"):
+        encode_eval_line(EpisodeRecord(1.0, 1), -1)
+
+
+def test_numbers_of_any_numeric_type_are_stored_as_python_ones() -> None:
+    record = EpisodeRecord(np.float32(0.5), np.int64(7))
+    assert (type(record.total_reward), type(record.length)) == (float, int)
+    assert record == EpisodeRecord(0.5, 7)

@@ -371,3 +371,20 @@ def test_bad_arguments_are_refused_saying_what_is_wrong(call: Any, message: str)
 
 def test_normalized_auc_weights_by_step_even_over_a_short_span() -> None:
     assert normalized_auc([0.0, 0.5, 1.0], [0.0, 0.0, 1.0]) == 0.25
+
+
+def test_one_resample_gives_a_band_of_zero_width_everywhere() -> None:
+    # n_boot reaches the bootstrap: one resample is one statistic, at both ends of the band.
+    got = estimate([3.0, 1.0, 4.0, 1.0, 5.0], "mean", n_boot=1)
+    assert got.interval is not None and got.interval.low == got.interval.high
+    curves = [([0, 10], [v, v + 1.0]) for v in (3.0, 1.0, 4.0)]
+    agg = aggregate_curves(curves, "mean", 3, n_boot=1)
+    assert agg.low is not None and agg.high is not None
+    assert agg.low.tolist() == agg.high.tolist()
+    one = aggregate_curves(curves[:1], "mean", 3, confidence=0.5)
+    assert (one.n_runs, one.confidence) == (1, 0.5)
+
+
+def test_aggregate_eval_takes_the_first_block_of_a_repeated_step() -> None:
+    agg = aggregate_eval([blocks([10, 10, 20], [1.0, 5.0, 2.0])], "mean")
+    assert (agg.x.tolist(), agg.center.tolist()) == ([10.0, 20.0], [1.0, 2.0])
