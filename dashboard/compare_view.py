@@ -412,7 +412,7 @@ def render(ctx: AppContext) -> None:
     known = [s.rel for s in provider.runs()]
     route = urlstate.current_route()
     selection = resolve_selection(ctx.root, route.compare, known)
-    group_by = [k for k in (st.query_params.get(urlstate.GROUP_BY) or "").split(",") if k]
+    group_by = urlstate.split_tags(st.query_params.get(urlstate.GROUP_BY))
     if group_by and selection.groups:
         selection = regroup_by_config(provider, selection, group_by)
 

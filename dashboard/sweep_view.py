@@ -35,8 +35,8 @@ from dashboard.charts import slug
 from dashboard.compare_view import parse_stat, resolve_selection
 from dashboard.context import AppContext
 from dashboard.data import memo
-from dashboard.text import md_code, plot_text
-from runlog.analysis.configs import MISSING
+from dashboard.text import TABLE_FLOAT_FORMAT, format_number, md_code, plot_text
+from runlog.analysis.configs import MISSING, config_keys
 from runlog.analysis.stats import Statistic
 from runlog.analysis.sweep import (
     SCORE_LABELS,
@@ -98,7 +98,8 @@ def parse_score(raw: str | None) -> str:
 
 
 def parse_keys(raw: str | None) -> list[str]:
-    return [k.strip() for k in (raw or "").split(",") if k.strip()]
+    """Config keys of `?groupby=` ("a,b"), as the tag filter reads its list."""
+    return list(urlstate.split_tags(raw))
 
 
 def parse_target(raw: str | None) -> float | None:
@@ -142,20 +143,34 @@ def expand_entries(
 # ----- computation (memoised on every input) ---------------------------------------------------
 
 
-def sweep_result(
-    provider: RunProvider, runs: Sequence[str], score: str, stat: Statistic, keys: Sequence[str]
-) -> SweepResult:
+def run_stamp(provider: RunProvider, runs: Sequence[str]) -> tuple[object, ...]:
+    """Names the state of `runs` (their summaries): a memo key part."""
     summaries = {s.rel: s for s in provider.runs()}
-    stamp = tuple(
+    return tuple(
         (r, s.log_bytes, s.train_episodes, s.eval_episodes, s.last_write)
         if (s := summaries.get(r)) is not None
         else (r,)
         for r in runs
     )
 
+
+def run_configs(
+    provider: RunProvider, runs: Sequence[str], stamp: tuple[object, ...]
+) -> dict[str, object | None]:
+    """{run: config.json} (None where absent or unreadable), read once per `stamp`."""
+    return memo(("sweep.configs", stamp), lambda: {r: provider.config(r)[0] for r in runs})
+
+
+def sweep_result(
+    provider: RunProvider,
+    runs: Sequence[str],
+    score: str,
+    stat: Statistic,
+    keys: Sequence[str],
+    stamp: tuple[object, ...],
+) -> SweepResult:
     def build() -> SweepResult:
-        configs = {r: provider.config(r)[0] for r in runs}
-        grouping = group_runs(configs, keys or None)
+        grouping = group_runs(run_configs(provider, runs, stamp), keys or None)
         scores = run_scores(provider, runs, score)
         return score_groups(grouping, scores, stat, score=score)
 
@@ -242,9 +257,10 @@ def render(ctx: AppContext) -> None:
         )
         return
 
-    score, stat, keys, target = _settings(provider, runs)
+    stamp = run_stamp(provider, runs)
+    score, stat, keys, target = _settings(config_keys(run_configs(provider, runs, stamp).values()))
     figs = figures.settings()
-    result = sweep_result(provider, runs, score, stat, keys)
+    result = sweep_result(provider, runs, score, stat, keys, stamp)
     _headline(result, len(runs))
     if not result.groups:
         return
@@ -295,13 +311,7 @@ def _picker(known: Sequence[str], items: Sequence[str]) -> None:
     )
 
 
-def _settings(
-    provider: RunProvider, runs: Sequence[str]
-) -> tuple[str, Statistic, list[str], float | None]:
-    keys_known = memo(
-        ("sweep.keys", tuple(runs)),
-        lambda: sorted({k for r in runs for k in _flat(provider.config(r)[0])}),
-    )
+def _settings(keys_known: Sequence[str]) -> tuple[str, Statistic, list[str], float | None]:
     s_key, s_sync = urlstate.url_bound(SCORE, parse_score, DEFAULT_SCORE)
     t_key, t_sync = urlstate.url_bound("stat", parse_stat, "iqm")
     g_key, g_sync = urlstate.url_bound(
@@ -341,20 +351,8 @@ def _settings(
     return score, stat, list(keys), None if target is None else float(target)
 
 
-def _flat(config: object | None) -> list[str]:
-    from runlog.analysis.configs import flatten_config
-
-    return [] if config is None else list(flatten_config(config))
-
-
-def _fmt(value: float) -> str:
-    if not math.isfinite(value):
-        return "—"
-    return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
-
-
 def _ci(g: GroupScore) -> str:
-    return "—" if g.ci is None else f"[{_fmt(g.low)}, {_fmt(g.high)}]"
+    return "—" if g.ci is None else f"[{format_number(g.low)}, {format_number(g.high)}]"
 
 
 def _headline(result: SweepResult, n_runs: int) -> None:
@@ -370,7 +368,7 @@ def _headline(result: SweepResult, n_runs: int) -> None:
     if best is not None:
         st.markdown(
             f":material/trophy: **Best: {md_code(best.group.label)}**: {name} {what} "
-            f"**{_fmt(best.value)}** {_ci(best)} (95% CI), n = {best.n}."
+            f"**{format_number(best.value)}** {_ci(best)} (95% CI), n = {best.n}."
         )
     for warning in sweep_warnings(result, md_code):
         st.warning(warning, icon=":material/warning:")
@@ -444,9 +442,9 @@ def _group_table(result: SweepResult, shown: Sequence[GroupScore]) -> None:
         selection_mode="multi-row",
         column_config={
             "best": column.TextColumn("", width="small"),
-            "value": column.NumberColumn(name, format="%.4g"),
-            "ci low": column.NumberColumn("95% CI low", format="%.4g"),
-            "ci high": column.NumberColumn("95% CI high", format="%.4g"),
+            "value": column.NumberColumn(name, format=TABLE_FLOAT_FORMAT),
+            "ci low": column.NumberColumn("95% CI low", format=TABLE_FLOAT_FORMAT),
+            "ci high": column.NumberColumn("95% CI high", format=TABLE_FLOAT_FORMAT),
             "runs": column.NumberColumn("runs", help="Runs in the group, with or without a score"),
         },
     )
@@ -574,9 +572,9 @@ def reliability_panel(
                         "95% CI": _span(lo, hi),
                     }
                 )
+            shown = format_number(target)
             st.caption(
-                f"Optimality gap: {_fmt(target)} - mean(min(score, {_fmt(target)})); "
-                "0 = every run reaches it."
+                f"Optimality gap: {shown} - mean(min(score, {shown})); 0 = every run reaches it."
             )
             st.dataframe(pd.DataFrame(gaps), hide_index=True, key=f"{prefix}.gaps")
         pairs = []
@@ -594,4 +592,4 @@ def reliability_panel(
 
 
 def _span(lo: float, hi: float) -> str:
-    return "—" if math.isnan(lo) else f"[{_fmt(lo)}, {_fmt(hi)}]"
+    return "—" if math.isnan(lo) else f"[{format_number(lo)}, {format_number(hi)}]"

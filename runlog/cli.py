@@ -72,6 +72,14 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+def _hidden_no_cache(command: argparse.ArgumentParser) -> None:
+    """`--no-cache` after the command too (`runlog ls --no-cache ROOT`); documented once, on
+    the main parser."""
+    command.add_argument(
+        "--no-cache", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runlog",
@@ -128,17 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     ls = commands.add_parser("ls", help="list the runs under ROOT")
     ls.add_argument("root", type=Path, metavar="ROOT")
     ls.add_argument("--json", action="store_true", help="print JSON")
-    ls.add_argument(
-        "--no-cache", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
+    _hidden_no_cache(ls)
     ls.set_defaults(handler=_cmd_ls)
 
     show = commands.add_parser("show", help="summarize one run")
     show.add_argument("run", type=Path, metavar="RUN")
     show.add_argument("--json", action="store_true", help="print JSON")
-    show.add_argument(
-        "--no-cache", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
+    _hidden_no_cache(show)
     show.set_defaults(handler=_cmd_show)
 
     sweep = commands.add_parser(
@@ -165,9 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--stat", choices=("iqm", "mean"), default="iqm")
     sweep.add_argument("--json", action="store_true", help="print JSON")
-    sweep.add_argument(
-        "--no-cache", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
+    _hidden_no_cache(sweep)
     sweep.set_defaults(handler=_cmd_sweep)
 
     tag = commands.add_parser(

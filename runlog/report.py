@@ -17,6 +17,7 @@ from typing import Any
 
 from runlog.analysis.evals import EvalBlock
 from runlog.errors import RunlogError
+from runlog.format.records import metadata_fields
 from runlog.format.resolve import resolve_run_dir
 from runlog.format.rundirs import RUN_DEPTH, is_run_dir
 from runlog.provider import RunProvider
@@ -203,17 +204,7 @@ def show_record(s: RunSummary) -> dict[str, Any]:
         "ok": s.ok,
         "problem": s.problem,
         "metadata_ok": metadata is not None,
-        "metadata": None
-        if metadata is None
-        else {
-            "name": metadata.name,
-            "version": metadata.version,
-            "run_id": metadata.run_id,
-            "total_steps": metadata.total_steps,
-            "total_episodes": metadata.total_episodes,
-            "started_at": metadata.started_at,
-            "last_updated": metadata.last_updated,
-        },
+        "metadata": None if metadata is None else metadata_fields(metadata),
         "train_episodes": s.train_episodes,
         "bad_train_lines": list(s.train_bad_lines),
         "eval_episodes": s.eval_episodes,

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from runlog.analysis.configs import MISSING
+from runlog.analysis.configs import MISSING, config_keys
 from runlog.analysis.stats import Statistic
 from runlog.analysis.sweep import (
     SCORE_LABELS,
@@ -186,7 +186,7 @@ def sweep_command(
     if grouping.unknown:
         return (
             f"--group-by: no run's config has {', '.join(grouping.unknown)} "
-            f"(keys: {', '.join(sorted({k for c in configs.values() for k in _keys(c)}))})",
+            f"(keys: {', '.join(config_keys(configs.values()))})",
             EXIT_ERROR,
         )
     result = score_groups(grouping, scores, statistic, score=score)
@@ -200,9 +200,3 @@ def sweep_command(
             (*result.warnings, *problems),
         )
     return (sweep_json(result) if as_json else sweep_text(result)), EXIT_OK
-
-
-def _keys(config: object | None) -> list[str]:
-    from runlog.analysis.configs import flatten_config
-
-    return [] if config is None else list(flatten_config(config))

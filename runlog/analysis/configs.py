@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,6 +83,13 @@ def flatten_config(obj: object) -> dict[str, object]:
     else:
         _flatten_into(out, "", obj)
     return out
+
+
+def config_keys(configs: Iterable[object | None]) -> list[str]:
+    """Every flattened key of these configs (None: no config.json), sorted."""
+    return sorted(
+        {key for config in configs if config is not None for key in flatten_config(config)}
+    )
 
 
 def comparable(value: object) -> tuple[str, object]:

@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from runlog.analysis.configs import MISSING, comparable, flatten_config
-from runlog.analysis.stats import FloatArray, Statistic, _statistic_along
+from runlog.analysis.stats import FloatArray, Statistic, _finite, _statistic_along
 
 Score = Literal["final-eval", "best-eval", "auc", "final-train"]
 SCORES: dict[str, str] = {
@@ -402,8 +402,7 @@ def performance_profile(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(fraction, low, high) at each tau: the share of runs whose score is > tau, with a
     percentile bootstrap band over runs (rliable's run-score distribution)."""
-    values = np.asarray(scores, dtype=np.float64).ravel()
-    values = values[np.isfinite(values)]
+    values = _finite(scores)
     grid = np.asarray(taus, dtype=np.float64).ravel()
     nan = np.full(len(grid), np.nan)
     if len(values) == 0:
@@ -429,8 +428,7 @@ def performance_profile(
 def optimality_gap(scores: npt.ArrayLike, target: float) -> float:
     """target - mean(min(score, target)): how far below `target` the runs fall on average
     (0 when every run reaches it); NaN without a finite score."""
-    values = np.asarray(scores, dtype=np.float64).ravel()
-    values = values[np.isfinite(values)]
+    values = _finite(scores)
     if len(values) == 0:
         return float("nan")
     return float(target - np.minimum(values, target).mean())
@@ -445,8 +443,7 @@ def optimality_gap_ci(
     seed: int = SEED,
 ) -> tuple[float, float, float]:
     """(gap, low, high): `optimality_gap` with a percentile bootstrap over runs."""
-    values = np.asarray(scores, dtype=np.float64).ravel()
-    values = values[np.isfinite(values)]
+    values = _finite(scores)
     gap = optimality_gap(values, target)
     if len(values) < 2:
         return gap, float("nan"), float("nan")
@@ -469,9 +466,7 @@ def probability_of_improvement_ci(
     """(P(X > Y), low, high): the Mann-Whitney share of run pairs where X wins (a tie 1/2),
     its interval from resampling X's runs and Y's runs independently (rliable's
     StratifiedIndependentBootstrap on one task)."""
-    a = np.asarray(x, dtype=np.float64).ravel()
-    b = np.asarray(y, dtype=np.float64).ravel()
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    a, b = _finite(x), _finite(y)
     if len(a) == 0 or len(b) == 0:
         nan = float("nan")
         return nan, nan, nan

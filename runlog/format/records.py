@@ -297,9 +297,14 @@ def _maybe_datetime(text: str) -> datetime | None:
 # -- encoders --------------------------------------------------------------------------------
 
 
+def metadata_fields(metadata: RunMetadata) -> dict[str, object]:
+    """metadata.json's fields as a dict, in FORMAT.md's order."""
+    return {name: getattr(metadata, name) for name in METADATA_FIELDS}
+
+
 def encode_metadata(metadata: RunMetadata) -> str:
     """metadata.json's exact text: pretty, 2-space indent, FORMAT.md's field order, no newline."""
-    return _encode_value({name: getattr(metadata, name) for name in METADATA_FIELDS}, "  ")
+    return _encode_value(metadata_fields(metadata), "  ")
 
 
 def encode_config(config: object) -> str:

@@ -50,7 +50,7 @@ from runlog.format.layout import (
 )
 from runlog.format.metadata import read_metadata_file
 from runlog.format.notes import NotesFile, read_notes
-from runlog.format.records import RunMetadata
+from runlog.format.records import RunMetadata, metadata_fields
 from runlog.format.rundirs import FoundDir, looks_like_run, walk_runs
 from runlog.read.activity import (
     DEFAULT_LIVE_WINDOW,
@@ -249,18 +249,6 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _metadata_json(metadata: RunMetadata) -> dict[str, Any]:
-    return {
-        "name": metadata.name,
-        "version": metadata.version,
-        "run_id": metadata.run_id,
-        "total_steps": metadata.total_steps,
-        "total_episodes": metadata.total_episodes,
-        "started_at": metadata.started_at,
-        "last_updated": metadata.last_updated,
-    }
-
-
 def _metadata_from(obj: Any) -> RunMetadata:
     metadata = RunMetadata(**obj)
     for name in ("name", "version", "run_id", "started_at", "last_updated"):
@@ -414,7 +402,7 @@ class _Run:
         if self.metadata_signature is not None:
             metadata = {
                 "signature": list(self.metadata_signature),
-                "value": None if self.metadata is None else _metadata_json(self.metadata),
+                "value": None if self.metadata is None else metadata_fields(self.metadata),
                 "problem": self.metadata_problem,
             }
         return {
