@@ -1,4 +1,4 @@
-"""runlog dashboard: `streamlit run dashboard/app.py [-- --root PATH] [--read-only]`.
+"""runlog dashboard: `streamlit run dashboard/app.py [-- --root PATH|URL] [--read-only]`.
 
 Routing lives in the URL (st.query_params) so a reload or a shared link shows the same view.
 Every param (names in dashboard.urlstate; compare's own in dashboard.compare_view):
@@ -91,8 +91,10 @@ def _sidebar(settings: Settings, ctx: AppContext, page: str) -> None:
 
         st.divider()
         st.markdown("**Runs root**")
-        st.code(str(ctx.root), language=None, wrap_lines=True)
-        st.caption(f"from {settings.root_source} · set with `--root PATH` or `{ROOT_ENV}`")
+        st.code(ctx.display_root, language=None, wrap_lines=True)
+        st.caption(f"from {settings.root_source} · set with `--root PATH|URL` or `{ROOT_ENV}`")
+        if ctx.remote is not None:
+            _remote_status(ctx)
         if ctx.read_only:
             st.badge(
                 "read-only",
@@ -107,6 +109,9 @@ def _sidebar(settings: Settings, ctx: AppContext, page: str) -> None:
             st.warning(warning, icon=":material/settings:")
         if page in ("browser", "run", "compare") and root_problem(ctx.root) is None:
             provider = ctx.provider()
+            mode = provider.watcher.mode if provider.watcher is not None else None
+            if mode is not None and mode.polling and ctx.remote is None:
+                st.caption(f":material/sync: {md_code(mode.reason)}")
             if provider.problem:
                 st.warning(
                     f"Live updates fall back to timed rescans: {md_code(provider.problem)}",
@@ -116,6 +121,24 @@ def _sidebar(settings: Settings, ctx: AppContext, page: str) -> None:
                 st.caption(f":material/database: {md_code(provider.cache_problem)}")
         if ctx.no_cache:
             st.caption("Run index off (`--no-cache`): every start reads every log.")
+
+
+def _remote_status(ctx: AppContext) -> None:
+    remote = ctx.remote
+    assert remote is not None
+    last = remote.last
+    listed = f"{last.objects:,} objects · " if last is not None else ""
+    st.caption(
+        f":material/cloud: {listed}listed every {ctx.poll_interval:g} s; only what changed is "
+        "fetched (logs by ranged reads)"
+    )
+    if remote.problem:
+        st.warning(
+            f"The last listing failed; showing what was fetched before: {md_code(remote.problem)}",
+            icon=":material/cloud_off:",
+        )
+    if last is not None and last.skipped:
+        st.caption(f"{len(last.skipped)} objects not mirrored: " + md_code(last.skipped[0]))
 
 
 def _missing_root(settings: Settings, problem: str) -> None:
@@ -129,6 +152,28 @@ def _missing_root(settings: Settings, problem: str) -> None:
         "The page reloads by itself once the directory exists."
     )
     _wait_for_root(str(settings.root))
+
+
+def _remote_unavailable(settings: Settings, problem: str) -> None:
+    st.title("runlog")
+    st.error(problem, icon=":material/cloud_off:")
+    st.markdown(
+        "Point the dashboard at an object store root:\n\n"
+        "```\nstreamlit run dashboard/app.py -- --root s3://BUCKET/PREFIX\n```\n"
+        "Credentials come from the environment (`AWS_PROFILE`, `AWS_ACCESS_KEY_ID`, "
+        "`AWS_ENDPOINT_URL` for S3-compatible stores) or `--storage-option KEY=VALUE`. "
+        f"This root came from {settings.root_source}. The page tries again by itself."
+    )
+    if settings.remote is not None:
+        _retry_remote()
+
+
+@st.fragment(run_every=5.0)
+def _retry_remote() -> None:
+    # The next script run calls Settings.context(), which tries to open the root again.
+    if st.session_state.get("_runlog_retry_armed"):
+        st.rerun(scope="app")
+    st.session_state["_runlog_retry_armed"] = True
 
 
 @st.fragment(run_every=2.0)
@@ -145,6 +190,9 @@ def main() -> None:
     route = urlstate.current_route()
     _sidebar(settings, ctx, route.page)
 
+    if ctx.remote_problem is not None:
+        _remote_unavailable(settings, ctx.remote_problem)
+        return
     problem = root_problem(ctx.root)
     if problem is not None:
         _missing_root(settings, problem)

@@ -60,12 +60,13 @@ def render(ctx: AppContext) -> None:
     n_broken = sum(1 for s in summaries if not s.ok)
     st.title("Runs")
     st.caption(
-        f"{len(summaries)} run{'s' if len(summaries) != 1 else ''} under {md_code(str(ctx.root))}"
+        f"{len(summaries)} run{'s' if len(summaries) != 1 else ''} under "
+        f"{md_code(ctx.display_root)}"
         + (f" · {n_broken} with problems" if n_broken else "")
     )
     if not summaries:
         st.info(
-            f"No runs under {md_code(str(ctx.root))} yet. A run is a directory "
+            f"No runs under {md_code(ctx.display_root)} yet. A run is a directory "
             "`<name>/<version>/<run_id>/` holding metadata.json; it appears here as soon "
             "as it is created."
         )
@@ -201,7 +202,7 @@ def _table_fragment(ctx: AppContext) -> None:
         col_info.warning(
             f"{len(problems)} run{'s' if len(problems) != 1 else ''} with problems: "
             + "; ".join(
-                f"**{md_name(str(r.rel))}**: {md_code(str(r.problem))}"
+                f"**{md_name(str(r.rel))}**: {md_code(ctx.shown(str(r.problem)))}"
                 for r in problems.itertuples()
             ),
             icon=":material/report:",

@@ -52,16 +52,24 @@ def render(ctx: AppContext, rel: str) -> None:
     with st.expander(
         "Notes & tags", icon=":material/sell:", expanded=bool(tags or note or pending)
     ):
-        if ctx.read_only:
-            _read_only(tags, note)
+        if ctx.read_only or ctx.remote is not None:
+            _read_only(tags, note, remote=ctx.remote is not None)
         else:
             _editor(ctx, rel, summary)
 
 
-def _read_only(tags: tuple[str, ...], note: str) -> None:
+def _read_only(tags: tuple[str, ...], note: str, *, remote: bool = False) -> None:
+    # A remote root's runlog.json is shown from the mirror; writing it back is not built yet.
+    why = (
+        "Runs in an object store: shown here, edited where the run is written"
+        if remote
+        else "Read-only: they cannot be edited here"
+    )
     if not tags and not note:
-        st.caption("No tags or note. (Read-only: they cannot be edited here.)")
+        st.caption(f"No tags or note. ({why}.)")
         return
+    if remote:
+        st.caption(f"{why}.")
     if tags:
         st.markdown("**Tags** " + " ".join(md_code(tag) for tag in tags))
     if note:

@@ -195,7 +195,13 @@ def apply_preview(ctx: AppContext, preview: Preview, include_live: bool) -> Outc
     """Apply exactly the previewed plans (live ones only with the override). Never in read-only."""
     if ctx.read_only:
         raise ReadOnlyError("read-only mode is on: pruning is disabled")
-    results = apply_prune_plans(preview.to_apply(include_live), root=ctx.root)
+    if ctx.remote is not None:
+        # See the bucket as it is now: apply re-plans on the mirror and skips whatever changed
+        # since the preview; each delete then re-checks the object's ETag and size (HEAD).
+        ctx.remote.sync()
+    results = apply_prune_plans(
+        preview.to_apply(include_live), root=ctx.root, remove=ctx.remover()
+    )
     left = () if include_live else tuple(p.run_dir for p in preview.live_plans if p.delete)
     return Outcome(preview.scope, preview.keep, tuple(results), left)
 
@@ -232,7 +238,7 @@ def runs_frame(ctx: AppContext, preview: Preview) -> pd.DataFrame:
         if lp is not None:
             note = f"live: pruned only with the override ({lp.files} files)"
         elif p.skipped_reason is not None:
-            note = f"skipped: {p.skipped_reason}"
+            note = f"skipped: {ctx.shown(p.skipped_reason)}"
         elif not p.delete:
             note = "nothing to delete"
         else:
@@ -256,12 +262,12 @@ def outcome_frames(ctx: AppContext, outcome: Outcome) -> dict[str, pd.DataFrame]
         {"run": _rel(ctx, r.run_dir), "file": p.name} for r in outcome.results for p in r.deleted
     ]
     failed = [
-        {"run": _rel(ctx, r.run_dir), "file": p.name, "error": why}
+        {"run": _rel(ctx, r.run_dir), "file": p.name, "error": ctx.shown(why)}
         for r in outcome.results
         for p, why in r.failed
     ]
     skipped = [
-        {"run": _rel(ctx, r.run_dir), "file": p.name, "reason": why}
+        {"run": _rel(ctx, r.run_dir), "file": p.name, "reason": ctx.shown(why)}
         for r in outcome.results
         for p, why in r.skipped
     ]

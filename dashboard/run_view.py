@@ -108,7 +108,7 @@ def render(ctx: AppContext, rel_from_url: str) -> None:
         _back_button()
         st.error(
             f"Cannot open run {md_code(rel_from_url)}: it is not a path inside the runs root "
-            f"{md_code(str(ctx.root))}. ({md_code(str(exc))})",
+            f"{md_code(ctx.display_root)}. ({md_code(ctx.shown(str(exc)))})",
             icon=":material/block:",
         )
         return
@@ -116,7 +116,7 @@ def render(ctx: AppContext, rel_from_url: str) -> None:
     if not run_dir.is_dir():
         _back_button()
         st.error(
-            f"There is no run {md_code(rel_from_url)} under {md_code(str(ctx.root))} (it may "
+            f"There is no run {md_code(rel_from_url)} under {md_code(ctx.display_root)} (it may "
             "have been moved or deleted). Pick one from the list of runs.",
             icon=":material/search_off:",
         )
@@ -133,7 +133,7 @@ def render(ctx: AppContext, rel_from_url: str) -> None:
     _header(ctx, rel, run_dir, summary)
     _headline_fragment(ctx, rel)
     notes_view.render(ctx, rel)
-    _problems(summary, train, evals)
+    _problems(ctx, summary, train, evals)
     _charts(provider, rel, train, evals, summary)
     _details(provider, run_dir, rel, summary)
 
@@ -310,16 +310,18 @@ def _headline(ctx: AppContext, h: Headline) -> None:
     )
 
 
-def _problems(summary: RunSummary | None, train: LogView, evals: LogView) -> None:
+def _problems(
+    ctx: AppContext, summary: RunSummary | None, train: LogView, evals: LogView
+) -> None:
     if summary is not None and summary.problem:
         # Bad lines get their own, more precise message (with line numbers) below.
-        parts = [p for p in summary.problem.split("; ") if "bad line" not in p]
+        parts = [ctx.shown(p) for p in summary.problem.split("; ") if "bad line" not in p]
         if parts:
             st.warning("; ".join(map(md_code, parts)), icon=":material/report:")
     if train.problem:
-        st.info(md_code(train.problem), icon=":material/hourglass_empty:")
+        st.info(md_code(ctx.shown(train.problem)), icon=":material/hourglass_empty:")
     if evals.problem:
-        st.warning(md_code(evals.problem), icon=":material/report:")
+        st.warning(md_code(ctx.shown(evals.problem)), icon=":material/report:")
     for kind, name, snap in (("train", TRAIN_LOG, train), ("eval", EVAL_LOG, evals)):
         message = bad_lines_message(kind, name, snap.bad_lines)
         if message:

@@ -1,12 +1,17 @@
 """Where the runs are and how the dashboard behaves, from the command line and the environment.
 
-    streamlit run dashboard/app.py -- --root PATH [--read-only] [--no-cache]
+    streamlit run dashboard/app.py -- --root PATH|URL [--read-only] [--no-cache]
+        [--poll] [--poll-interval SECONDS] [--storage-option KEY=VALUE ...]
 
 Precedence for the runs root: `--root`, then `RUNLOG_ROOT`, then `./runs` when it exists,
-else the bundled `sample_runs/`. Read-only: `--read-only` or `RUNLOG_READ_ONLY=1`.
+else the bundled `sample_runs/`. A root may be an object store URL (s3://bucket/prefix, gs://,
+any fsspec protocol): it is mirrored locally and polled every `--poll-interval` seconds
+(runlog.remote). A local root on a network filesystem is polled too; `--poll` forces polling.
+Read-only: `--read-only` or `RUNLOG_READ_ONLY=1`.
 No persistent run index: `--no-cache` or `RUNLOG_NO_CACHE=1` (runlog.read.index).
 Activity windows: `RUNLOG_LIVE_WINDOW` / `RUNLOG_STALL_WINDOW` (seconds).
-Nothing here touches Streamlit, so the rules are testable as plain functions.
+Nothing here touches Streamlit, so the rules are testable as plain functions (opening a remote
+root is the one I/O, in `Settings.context()`).
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from pathlib import Path
 
 from dashboard.context import AppContext
 from dashboard.text import md_code
+from runlog.errors import RunlogError
 from runlog.read.activity import DEFAULT_LIVE_WINDOW, DEFAULT_STALL_WINDOW
-from runlog.read.index import cache_disabled
+from runlog.read.index import cache_dir, cache_disabled
+from runlog.remote.roots import DEFAULT_POLL_INTERVAL
+from runlog.remote.urls import RemoteURL, parse_storage_options, parse_url
 
 ROOT_ENV = "RUNLOG_ROOT"
 READ_ONLY_ENV = "RUNLOG_READ_ONLY"
@@ -38,7 +46,8 @@ _FALSE = {"", "0", "false", "no", "off"}
 @dataclass(frozen=True)
 class Settings:
     root: Path
-    """The runs root, absolute and resolved (it may not exist: see `root_problem`)."""
+    """The runs root, absolute and resolved (it may not exist: see `root_problem`); for a
+    remote root, the mirror's tree (known once `context()` has opened it)."""
     root_source: str
     """Where the root came from, in words: "--root", "RUNLOG_ROOT", "./runs", "bundled samples"."""
     read_only: bool
@@ -49,15 +58,43 @@ class Settings:
     page, the values as given in code spans (`md_code`)."""
 
     no_cache: bool = False
+    remote: RemoteURL | None = None
+    """The object store root given by URL, or None for a local root."""
+    storage_options: tuple[tuple[str, object], ...] = ()
+    poll: bool = False
+    """Poll a local root even where inotify works (`--poll`)."""
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    remote_error: str | None = None
+    """Why the root URL given cannot be used (no bucket, credentials in it), or None."""
 
     def context(self) -> AppContext:
-        return AppContext(
-            root=self.root,
-            read_only=self.read_only,
-            live_window=self.live_window,
-            stall_window=self.stall_window,
-            no_cache=self.no_cache,
-        )
+        """The context of one script run. A remote root is opened (listed and mirrored) on
+        first use in the process and polled from then on; if it cannot be listed, the context
+        carries the one-line reason in `remote_problem`."""
+        common = {
+            "read_only": self.read_only,
+            "live_window": self.live_window,
+            "stall_window": self.stall_window,
+            "no_cache": self.no_cache,
+            "poll": self.poll,
+            "poll_interval": self.poll_interval,
+        }
+        if self.remote_error is not None:
+            return AppContext(root=self.root, remote_problem=self.remote_error, **common)  # type: ignore[arg-type]
+        if self.remote is None:
+            return AppContext(root=self.root, **common)  # type: ignore[arg-type]
+        from runlog.remote.roots import open_remote
+
+        try:
+            remote = open_remote(
+                self.remote,
+                dict(self.storage_options),
+                cache=None if self.no_cache else cache_dir(),
+            )
+        except RunlogError as exc:
+            return AppContext(root=self.root, remote_problem=str(exc), **common)  # type: ignore[arg-type]
+        remote.start_polling(self.poll_interval)
+        return AppContext(root=remote.local_root, remote=remote, **common)  # type: ignore[arg-type]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", default=None)
     parser.add_argument("--read-only", action="store_true", default=False)
     parser.add_argument("--no-cache", action="store_true", default=False)
+    parser.add_argument("--poll", action="store_true", default=False)
+    parser.add_argument("--poll-interval", default=None)
+    parser.add_argument("--storage-option", action="append", default=[])
     return parser
 
 
@@ -80,18 +120,28 @@ def parse_settings(
     args, _unknown = _parser().parse_known_args(list(argv))
     warnings: list[str] = []
 
+    remote: RemoteURL | None = None
     if args.root:
-        root, source = Path(args.root), "--root"
+        text, source = str(args.root), "--root"
     elif env.get(ROOT_ENV, "").strip():
-        root, source = Path(env[ROOT_ENV].strip()), ROOT_ENV
+        text, source = env[ROOT_ENV].strip(), ROOT_ENV
     elif (base / DEFAULT_RUNS_DIR).is_dir():
-        root, source = Path(DEFAULT_RUNS_DIR), f"./{DEFAULT_RUNS_DIR}"
+        text, source = DEFAULT_RUNS_DIR, f"./{DEFAULT_RUNS_DIR}"
     else:
-        root, source = BUNDLED_SAMPLES, "bundled samples"
-    root = root.expanduser()
-    if not root.is_absolute():
-        root = base / root
-    root = root.resolve()
+        text, source = str(BUNDLED_SAMPLES), "bundled samples"
+    remote_error: str | None = None
+    try:
+        parsed: RemoteURL | str = parse_url(text)
+    except RunlogError as exc:
+        remote_error, parsed = str(exc), "/nonexistent-root-url"
+    if isinstance(parsed, RemoteURL):
+        remote = parsed
+        root = Path(str(remote))  # shown until the mirror is open; never read as a path
+    else:
+        root = Path(parsed).expanduser()
+        if not root.is_absolute():
+            root = base / root
+        root = root.resolve()
 
     read_only = bool(args.read_only)
     raw_flag = env.get(READ_ONLY_ENV)
@@ -115,13 +165,38 @@ def parse_settings(
         )
         stall = live
     no_cache = bool(args.no_cache) or cache_disabled(env)
-    return Settings(root, source, read_only, live, stall, tuple(warnings), no_cache)
+    poll_interval = DEFAULT_POLL_INTERVAL
+    if args.poll_interval is not None:
+        poll_interval = _seconds("--poll-interval", args.poll_interval, poll_interval, warnings)
+    try:
+        options = parse_storage_options(args.storage_option)
+    except RunlogError as exc:
+        warnings.append(f"{md_code(str(exc))}: storage options ignored.")
+        options = {}
+    return Settings(
+        root,
+        source,
+        read_only,
+        live,
+        stall,
+        tuple(warnings),
+        no_cache,
+        remote,
+        tuple(sorted(options.items())),
+        bool(args.poll),
+        poll_interval,
+        remote_error,
+    )
 
 
 def _window(env: Mapping[str, str], name: str, default: float, warnings: list[str]) -> float:
     raw = env.get(name)
     if raw is None or not raw.strip():
         return default
+    return _seconds(name, raw, default, warnings)
+
+
+def _seconds(name: str, raw: str, default: float, warnings: list[str]) -> float:
     try:
         value = float(raw)
     except ValueError:

@@ -12,6 +12,9 @@
     runlog index ROOT                                 read every log under ROOT into the index
     runlog cache info | clear                         where the index is and how big; empty it
 
+Every PATH, ROOT and RUN may be a URL of an object store (s3://bucket/prefix, gs://...; the
+`s3` / `gcs` extras), mirrored into the cache directory with few requests (runlog.remote).
+
 Exit codes: 0 success, 1 a runlog error (one line on stderr, never a traceback), a failed
 deletion or a run `prune` refused (a symlink leading outside PATH, without --follow-symlinks),
 2 a usage error or a write refused by read-only mode.
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from runlog.provider import IndexProgress
     from runlog.prune import PrunePlan
     from runlog.read.index import RunIndex
+    from runlog.remote.roots import RemoteRoot
 
 READ_ONLY_ENV = "RUNLOG_READ_ONLY"
 NO_CACHE_ENV = "RUNLOG_NO_CACHE"
@@ -96,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"neither use nor write the run index (also on when {NO_CACHE_ENV}=1)",
     )
+    parser.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an fsspec storage option for s3://, gs://, ... roots (repeatable), e.g. "
+        "anon=true, profile=NAME, endpoint_url=...; credentials otherwise come from the "
+        "environment (AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     resolve = commands.add_parser(
@@ -104,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Resolve PATH by ember-rl's rule: a directory with metadata.json is the "
         "run; otherwise descend into the greatest subdirectory in string order.",
     )
-    resolve.add_argument("path", type=Path, metavar="PATH")
+    resolve.add_argument("path", type=str, metavar="PATH")
     resolve.set_defaults(handler=_cmd_resolve)
 
     prune = commands.add_parser(
@@ -114,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "in one run or in every run under a name, version or root directory. latest.mpk, "
         "best.mpk and other files are never touched; live runs are skipped.",
     )
-    prune.add_argument("path", type=Path, metavar="PATH")
+    prune.add_argument("path", type=str, metavar="PATH")
     prune.add_argument("--keep", type=_non_negative_int, required=True, metavar="K")
     prune.add_argument("--dry-run", action="store_true", help="show what would be deleted")
     prune.add_argument("--json", action="store_true", help="print one JSON object")
@@ -134,13 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     prune.set_defaults(handler=_cmd_prune)
 
     ls = commands.add_parser("ls", help="list the runs under ROOT")
-    ls.add_argument("root", type=Path, metavar="ROOT")
+    ls.add_argument("root", type=str, metavar="ROOT")
     ls.add_argument("--json", action="store_true", help="print JSON")
     _hidden_no_cache(ls)
     ls.set_defaults(handler=_cmd_ls)
 
     show = commands.add_parser("show", help="summarize one run")
-    show.add_argument("run", type=Path, metavar="RUN")
+    show.add_argument("run", type=str, metavar="RUN")
     show.add_argument("--json", action="store_true", help="print JSON")
     _hidden_no_cache(show)
     show.set_defaults(handler=_cmd_show)
@@ -152,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the config keys that vary (keys named seed, *_seed, seed_* ignored), each group's "
         "IQM (or mean) score with a 95%% bootstrap CI over its runs, best group first.",
     )
-    sweep.add_argument("paths", type=Path, nargs="+", metavar="PATH")
+    sweep.add_argument("paths", type=str, nargs="+", metavar="PATH")
     sweep.add_argument(
         "--score",
         choices=("final-eval", "best-eval", "auc", "final-train"),
@@ -202,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         "index (outside ROOT, see `runlog cache info`), so that `runlog ls` and the dashboard "
         "list them without reading them again. Shows a progress bar on a terminal.",
     )
-    index.add_argument("root", type=Path, metavar="ROOT")
+    index.add_argument("root", type=str, metavar="ROOT")
     index.set_defaults(handler=_cmd_index)
 
     cache = commands.add_parser("cache", help="the run index: where it is, how big; empty it")
@@ -226,6 +239,7 @@ def _notes_options(command: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with `argv` (default: sys.argv[1:]); return the exit code."""
     parser = build_parser()
+    _REMOTES.clear()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse already printed
@@ -246,19 +260,59 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+_REMOTES: list[RemoteRoot] = []
+"""The remote roots this command opened: their mirror paths are shown as URLs."""
+
+
+def _shown(text: str) -> str:
+    for remote in _REMOTES:
+        text = remote.mirror.shown(text)
+    return text
+
+
+def _out(text: str) -> None:
+    print(_shown(text))
+
+
 def _error(message: str) -> None:
-    print(f"runlog: error: {message}", file=sys.stderr)
+    print(f"runlog: error: {_shown(message)}", file=sys.stderr)
 
 
 def _note(message: str) -> None:
-    print(f"runlog: note: {message}", file=sys.stderr)
+    print(f"runlog: note: {_shown(message)}", file=sys.stderr)
+
+
+def _location(args: argparse.Namespace, text: str) -> Path:
+    """The local path of a PATH argument: itself, or the mirror of an object store URL (synced
+    now, with one listing and only what changed fetched)."""
+    from runlog.remote.urls import parse_url
+
+    parsed = parse_url(text)
+    if isinstance(parsed, str):
+        return Path(parsed)
+    from runlog.read.index import cache_dir, cache_disabled
+    from runlog.remote.roots import open_remote
+    from runlog.remote.urls import parse_storage_options
+
+    no_cache = bool(getattr(args, "no_cache", False)) or cache_disabled()
+    options = parse_storage_options(getattr(args, "storage_option", []) or [])
+    remote = open_remote(parsed, options, cache=None if no_cache else cache_dir())
+    _REMOTES.append(remote)
+    if remote.last is not None:
+        for skipped in remote.last.skipped:
+            _note(f"not mirrored: {skipped}")
+    return remote.local_root
+
+
+def _remote_of(path: Path) -> RemoteRoot | None:
+    return next((r for r in _REMOTES if path == r.local_root), None)
 
 
 # -- commands ------------------------------------------------------------------------------
 
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
-    print(resolve_run(args.path))
+    _out(str(resolve_run(_location(args, args.path))))
     return EXIT_OK
 
 
@@ -283,7 +337,7 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     index = _index(args)
     text: str
     code: int
-    text, code = ls_command(args.root, args.json, index)
+    text, code = ls_command(_location(args, args.root), args.json, index)
     _emit(text, code)
     _note_cache(index)
     return code
@@ -294,7 +348,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     index = _index(args)
     text, code = sweep_command(
-        args.paths,
+        [_location(args, path) for path in args.paths],
         score=args.score,
         group_by=args.group_by,
         statistic=args.stat,
@@ -312,7 +366,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     index = _index(args)
     text: str
     code: int
-    text, code = show_command(args.run, args.json, index)
+    text, code = show_command(_location(args, args.run), args.json, index)
     _emit(text, code)
     _note_cache(index)
     return code
@@ -390,7 +444,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         raise ReadOnlyError(
             f"the run index is turned off (--no-cache or {NO_CACHE_ENV}=1): nothing to build"
         )
-    root = Path(args.root)
+    root = _location(args, args.root)
     if not root.is_dir():
         raise RunlogError(f"{root} is not a directory; give a runs root")
     start = time.monotonic()
@@ -405,7 +459,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     bar.show(progress, final=True)
     runs = provider.runs()
     unchanged = len(runs) - progress.runs_done
-    print(
+    _out(
         f"indexed {len(runs):,} run{'s' if len(runs) != 1 else ''} under {root} in "
         f"{time.monotonic() - start:.1f} s: {progress.runs_done:,} read "
         f"({_human_bytes(progress.bytes_done)} of logs), {unchanged:,} unchanged since "
@@ -479,7 +533,7 @@ def read_no_cache_env() -> bool:
 
 def _emit(text: str, code: int) -> None:
     if text:
-        print(text.rstrip("\n"), file=sys.stdout if code == EXIT_OK else sys.stderr)
+        print(_shown(text).rstrip("\n"), file=sys.stdout if code == EXIT_OK else sys.stderr)
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
@@ -492,8 +546,13 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         )
     # PATH is the boundary: a symlink leading out of it is refused (the library guards the
     # checkpoints/ directory up to the unlink) unless --follow-symlinks.
-    boundary = None if args.follow_symlinks else args.path
-    plans = plan_prune_tree(args.path, args.keep, root=boundary, include_live=args.include_live)
+    path = _location(args, args.path)
+    remote = _remote_of(path)
+    # A remote root's checkpoints go from the store first, each only if its ETag and size are
+    # still those of the preview (runlog.remote.mirror).
+    remove = None if remote is None else remote.mirror.remover()
+    boundary = None if args.follow_symlinks else path
+    plans = plan_prune_tree(path, args.keep, root=boundary, include_live=args.include_live)
     deleted: list[Path] = []
     failed: list[tuple[Path, str]] = []
     skipped: list[tuple[Path, str]] = []  # runs skipped by the plan, files kept by apply
@@ -509,7 +568,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
             refused.extend(outside)
             refused_runs += 1
             for link, target in outside:
-                message = _refusal(link, target, args.path)
+                message = _refusal(link, target, path)
                 skipped.append((plan.run_dir, message))
                 _error(message)
             continue
@@ -522,7 +581,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
             done = [(c.path, c.size) for c in plan.delete]
             freed = plan.bytes_freed
         else:
-            result = apply_prune(plan)
+            result = apply_prune(plan, remove=remove)
             sizes = _sizes(plan)
             done = [(path, sizes.get(path, 0)) for path in result.deleted]
             freed = result.bytes_freed
@@ -549,7 +608,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
                 {"link": str(link), "target": str(target)} for link, target in refused
             ],
         }
-        print(json.dumps(report))
+        _out(json.dumps(report))
     else:
         runs = len(plans) - skipped_runs - refused_runs
         lines.append(
@@ -569,7 +628,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
                 else ""
             )
         )
-        print("\n".join(lines))
+        _out("\n".join(lines))
     return EXIT_ERROR if failed or refused else EXIT_OK
 
 

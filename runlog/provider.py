@@ -52,12 +52,12 @@ from runlog.read.catalog import Catalog, CheckpointInfo, RunSummary
 from runlog.read.index import COLUMNS_ABOVE, IndexCorrupt, RunIndex, columns_entry
 from runlog.read.summary import LogKind, LogSummary
 from runlog.read.tail import Mark
+from runlog.read.watch import DEFAULT_POLL_INTERVAL, RunWatcher, get_watcher
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from runlog.read.episodes import EpisodeLog
-    from runlog.read.watch import RunWatcher
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
@@ -252,9 +252,11 @@ class RunProvider:
     """Everything the front ends read about the runs under `root` (see the module doc).
 
     `index` makes restarts cheap (runlog.read.index); `watch` follows the tree with a file
-    watcher (off: every `refresh` rescans); `background` reads cold logs in a thread (off:
-    `refresh` reads everything before it returns, as the command line wants), all but those
-    with at most `foreground_read` new bytes, which `refresh` reads itself. Thread-safe.
+    watcher (off: every `refresh` rescans), which polls every `poll_interval` s when `poll` or
+    on a network filesystem (runlog.read.watch.watch_mode); `background` reads cold logs in a
+    thread (off: `refresh` reads everything before it returns, as the command line wants), all
+    but those with at most `foreground_read` new bytes, which `refresh` reads itself.
+    Thread-safe.
     """
 
     def __init__(
@@ -268,6 +270,8 @@ class RunProvider:
         watch: bool = True,
         background: bool = True,
         foreground_read: int | None = None,
+        poll: bool = False,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
         self.root = Path(root).resolve()
         self.live_window = live_window
@@ -277,9 +281,7 @@ class RunProvider:
         self.catalog = Catalog(self.root, live_window, stall_window, index=index)
         self.watcher: RunWatcher | None = None
         if watch:
-            from runlog.read.watch import get_watcher
-
-            self.watcher = get_watcher(self.root)
+            self.watcher = get_watcher(self.root, poll=poll, poll_interval=poll_interval)
         self._background = background
         self._foreground_read = FOREGROUND_READ if foreground_read is None else foreground_read
         self._lock = threading.RLock()
@@ -821,7 +823,7 @@ def _size(path: Path) -> int:
 
 # -- one provider per root and process ------------------------------------------------------------
 
-_REGISTRY: dict[tuple[Path, float, float], RunProvider] = {}
+_REGISTRY: dict[tuple[Path, float, float, bool, float], RunProvider] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
@@ -831,11 +833,20 @@ def get_provider(
     stall_window: float = DEFAULT_STALL_WINDOW,
     *,
     make_index: Callable[[], RunIndex | None] | None = None,
+    poll: bool = False,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
 ) -> RunProvider:
     """The process-wide provider of `root` with these settings (shared by every session of a
     dashboard, and kept across edits of the app). `make_index` gives its persistent index
-    when the provider is created (default: none)."""
-    key = (Path(os.path.expanduser(root)).resolve(), live_window, stall_window)
+    when the provider is created (default: none); `poll` and `poll_interval` go to its watcher
+    (which is shared per root: the first settings for a root win)."""
+    key = (
+        Path(os.path.expanduser(root)).resolve(),
+        live_window,
+        stall_window,
+        poll,
+        poll_interval,
+    )
     with _REGISTRY_LOCK:
         provider = _REGISTRY.get(key)
         if provider is None:
@@ -844,6 +855,8 @@ def get_provider(
                 live_window=live_window,
                 stall_window=stall_window,
                 index=None if make_index is None else make_index(),
+                poll=poll,
+                poll_interval=poll_interval,
             )
         return provider
 

@@ -37,7 +37,7 @@ import contextlib
 import os
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +58,7 @@ __all__ = [
     "CheckpointFile",
     "PrunePlan",
     "PruneResult",
+    "Remover",
     "apply_prune",
     "apply_prune_plans",
     "plan_prune",
@@ -422,8 +423,18 @@ def _guard_reason(f: CheckpointFile, ckpt: _CheckpointsDir) -> str | None:
     return None
 
 
+Remover = Callable[[Path], "str | None"]
+"""Deletes the stored original of a checkpoint before its local file goes (a remote root's
+mirror): returns None once deleted, or the reason it was kept; raises OSError or RunlogError
+when the delete failed."""
+
+
 def apply_prune(
-    plan: PrunePlan, *, root: Path | None = None, now: float | None = None
+    plan: PrunePlan,
+    *,
+    root: Path | None = None,
+    now: float | None = None,
+    remove: Remover | None = None,
 ) -> PruneResult:
     """Delete the files of `plan` that a fresh plan still deletes and that have not changed.
 
@@ -431,6 +442,8 @@ def apply_prune(
     `plan.root`; giving a different one is a PruneError). A file that is now kept,
     vanished, or was replaced is reported in `skipped`; an unlink error goes to
     `failed` and the other files are still deleted. `now` is passed to the live check.
+    With `remove`, each file that passed every check is first deleted where it is really
+    stored (`remove(path)`), and the local file only once that succeeded.
     """
     deleted: list[Path] = []
     failed: list[tuple[Path, str]] = []
@@ -492,9 +505,22 @@ def apply_prune(
             if (st.st_ino, st.st_size, st.st_mtime_ns) != f.identity:
                 skipped.append((f.path, "not deleted: replaced or rewritten since the preview"))
                 continue
+            if remove is not None:
+                try:
+                    kept = remove(f.path)
+                except (OSError, RunlogError) as exc:
+                    failed.append((f.path, f"cannot delete {f.path}: {exc}"))
+                    continue
+                if kept is not None:
+                    skipped.append((f.path, f"not deleted: {kept}"))
+                    continue
             try:
                 ckpt.unlink(name)
             except FileNotFoundError:
+                if remove is not None:  # the stored original is gone: that was the delete
+                    deleted.append(f.path)
+                    freed += f.size
+                    continue
                 skipped.append((f.path, "not deleted: it vanished before it could be deleted"))
                 continue
             except OSError as exc:
@@ -506,13 +532,17 @@ def apply_prune(
 
 
 def apply_prune_plans(
-    plans: Iterable[PrunePlan], *, root: Path | None = None, now: float | None = None
+    plans: Iterable[PrunePlan],
+    *,
+    root: Path | None = None,
+    now: float | None = None,
+    remove: Remover | None = None,
 ) -> list[PruneResult]:
     """`apply_prune` each plan in turn; one run's trouble never stops the others."""
     results: list[PruneResult] = []
     for plan in plans:
         try:
-            results.append(apply_prune(plan, root=root, now=now))
+            results.append(apply_prune(plan, root=root, now=now, remove=remove))
         except RunlogError as exc:
             results.append(
                 PruneResult(

@@ -10,6 +10,9 @@ import pytest
 from budget import DEEP, DEEP_MINIMUM
 from hypothesis import settings
 
+# The loopback S3 server and buckets for the tests of remote roots (tests/s3fixtures.py).
+pytest_plugins = ["s3fixtures"]
+
 # A loaded 2-core CI machine must not turn a slow example into a failure (no wall-clock
 # assertions, hypothesis' deadline included), and the same examples run every time.
 settings.register_profile("runlog", deadline=None, derandomize=True, print_blob=True)

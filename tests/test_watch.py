@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,10 +13,12 @@ from pathlib import Path
 
 import pytest
 from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
 from watchdog.utils import BaseThread
 
 from runlog.format.layout import METADATA_FILE, TRAIN_LOG
-from runlog.read.watch import RunWatcher, get_watcher, stop_all_watchers
+from runlog.read.mounts import network_filesystem
+from runlog.read.watch import RunWatcher, get_watcher, stop_all_watchers, watch_mode
 
 # runlog.read.watch silences this benign watchdog race at import, but pytest resets the warning
 # filters after collection.
@@ -23,6 +27,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Callback with id :RuntimeWarning
 LINE = '{"total_reward":23.0,"length":23,"status":"Terminated","extras":{}}\n'
 RUN_A = "cartpole/v1/20260322_120000"
 RUN_B = "cartpole/v1/20260322_130000"
+RUN_C = "cartpole/v2/20260323_090000"
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -246,3 +251,97 @@ def test_cursor_from_a_replaced_watcher_means_rescan(root: Path) -> None:
     watcher = get_watcher(root)
     future = watcher.cursor() + 1000
     assert watcher.changes_since(future) == (watcher.cursor(), set(), True)
+
+
+# -- polling (network filesystems, --poll) -----------------------------------------------------
+
+
+def test_polling_watcher_sees_appends_and_new_runs(root: Path) -> None:
+    watcher = get_watcher(root, poll=True, poll_interval=0.2)
+    assert watcher.problem is None
+    assert (watcher.mode.polling, watcher.mode.interval) == (True, 0.2)
+    assert [type(t) for t in observer_threads()] == [PollingObserver]
+
+    cursor = watcher.cursor()
+    append(root / RUN_A)
+    wait_for(lambda: RUN_A in changed_after(watcher, cursor))
+    assert watcher.changes_since(cursor)[1:] == ({RUN_A}, False)
+
+    cursor = watcher.cursor()
+    make_run(root, RUN_C)
+    wait_for(lambda: RUN_C in changed_after(watcher, cursor))
+    assert watcher.changes_since(cursor)[2], "a new run directory is a structure change"
+
+
+def test_polling_watcher_reading_files_is_not_a_change(root: Path) -> None:
+    watcher = get_watcher(root, poll=True, poll_interval=0.2)
+    cursor = watcher.cursor()
+    (root / RUN_A / TRAIN_LOG).read_text()
+    append(root / RUN_B)  # fence: once B is seen, a scan after the read has run
+    wait_for(lambda: RUN_B in changed_after(watcher, cursor))
+    assert RUN_A not in changed_after(watcher, cursor)
+
+
+def test_polling_watcher_is_rebuilt_after_its_root_is_replaced(root: Path) -> None:
+    watcher = get_watcher(root, poll=True, poll_interval=0.2)
+    shutil.rmtree(root)
+    # The polling emitter stops itself on its next scan of the missing root.
+    wait_for(lambda: len(watchdog_threads()) == 1)  # the observer, without its emitter
+    make_run(root, RUN_A)
+
+    wait_for(lambda: watcher.ensure_alive() and watcher.observers_started == 2)
+    assert [type(t) for t in observer_threads()] == [PollingObserver]
+    after = watcher.cursor()
+    append(root / RUN_A)
+    wait_for(lambda: RUN_A in changed_after(watcher, after))
+
+
+def test_poll_interval_must_be_positive(root: Path) -> None:
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="poll interval"):
+            get_watcher(root, poll=True, poll_interval=bad)
+    assert observer_threads() == []
+
+
+def test_the_first_settings_for_a_root_win(root: Path) -> None:
+    watcher = get_watcher(root, poll=True, poll_interval=0.2)
+    assert get_watcher(root) is watcher
+    assert watcher.mode.polling
+
+
+def test_watch_mode_polls_a_root_on_a_network_filesystem(tmp_path: Path) -> None:
+    share = tmp_path.resolve()
+    table = tmp_path / "mounts"
+    table.write_text(f"/dev/vda / ext4 rw 0 0\nsrv:/export {share} nfs4 rw,vers=4.2 0 0\n")
+    root = share / "runs"  # need not exist yet
+
+    mode = watch_mode(root, poll=False, poll_interval=5.0, mounts_file=table)
+    assert mode.polling
+    assert mode.interval == 5.0
+    assert mode.reason == (
+        f"polling every 5 s: {root} is on nfs4 (no inotify events from other hosts)"
+    )
+
+
+def test_watch_mode_polls_when_asked(tmp_path: Path) -> None:
+    mode = watch_mode(tmp_path, poll=True, poll_interval=2.0)
+    assert (mode.polling, mode.interval, mode.reason) == (True, 2.0, "polling every 2 s (--poll)")
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or network_filesystem(Path(tempfile.gettempdir())) is not None,
+    reason="needs inotify on a local temporary directory",
+)
+def test_a_local_root_uses_inotify(root: Path, tmp_path: Path) -> None:
+    # <tmp>/run is on nfs, but <tmp>/runs is not inside it.
+    table = tmp_path / "mounts"
+    table.write_text(f"/dev/vda / ext4 rw 0 0\nsrv:/export {tmp_path.resolve()}/run nfs rw 0 0\n")
+    assert watch_mode(root, poll=False, mounts_file=table).reason == "inotify"
+
+    watcher = get_watcher(root)
+    assert (watcher.mode.polling, watcher.mode.interval, watcher.mode.reason) == (
+        False,
+        None,
+        "inotify",
+    )
+    assert not isinstance(observer_threads()[0], PollingObserver)

@@ -17,6 +17,8 @@ Pitfalls this module exists to absorb:
   the old inode): `ensure_alive()` checks the root's inode on every poll and rebuilds.
 - `schedule()` fails on a missing root: the watcher reports `problem` and retries on
   the next `ensure_alive()` instead of raising.
+- A network filesystem (NFS, SMB, sshfs, gcsfuse, ...; runlog.read.mounts) sends no inotify
+  events for writes made on other hosts: there `get_watcher` polls the tree (`watch_mode`).
 - A Streamlit cached resource is rebuilt when the app file is edited; the registry of
   watchers therefore lives here, in the library, guarded by a lock.
 """
@@ -28,10 +30,12 @@ import errno
 import logging
 import os
 import stat
+import sys
 import threading
 import time
 import warnings
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 from watchdog.events import (
@@ -53,10 +57,19 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
 
 from runlog.format.rundirs import RUN_DEPTH, rel_parts, run_key
+from runlog.read.mounts import MOUNTS_FILE, network_filesystem
 
-__all__ = ["RunWatcher", "get_watcher", "stop_all_watchers"]
+__all__ = [
+    "DEFAULT_POLL_INTERVAL",
+    "RunWatcher",
+    "WatchMode",
+    "get_watcher",
+    "stop_all_watchers",
+    "watch_mode",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -95,6 +108,49 @@ _JOIN_TIMEOUT = 5.0
 DEFAULT_RETRY_INTERVAL = 2.0
 """Seconds between attempts to (re)build an observer after a failed attempt."""
 
+DEFAULT_POLL_INTERVAL = 5.0
+"""Seconds between two scans of the tree when the watcher polls."""
+
+_NATIVE = "inotify" if sys.platform.startswith("linux") else "native file events"
+
+
+@dataclass(frozen=True)
+class WatchMode:
+    """How a watcher learns of changes: OS file events, or a scan every `interval` seconds."""
+
+    polling: bool
+    interval: float | None
+    reason: str
+    """In words, for a UI: "inotify", "polling every 2 s (--poll)", ..."""
+
+
+def watch_mode(
+    root: Path,
+    poll: bool,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    *,
+    mounts_file: Path = MOUNTS_FILE,
+) -> WatchMode:
+    """How to watch `root`: poll every `poll_interval` s when `poll` or when `root` is on a
+    network filesystem (per `mounts_file`), else OS file events.
+
+    Raises ValueError when `poll_interval` is not a positive number of seconds.
+    """
+    _check_interval(poll_interval)
+    every = f"polling every {poll_interval:g} s"
+    if poll:
+        return WatchMode(True, poll_interval, f"{every} (--poll)")
+    fstype = network_filesystem(root, mounts_file)
+    if fstype is not None:
+        reason = f"{every}: {root} is on {fstype} (no inotify events from other hosts)"
+        return WatchMode(True, poll_interval, reason)
+    return WatchMode(False, None, _NATIVE)
+
+
+def _check_interval(seconds: float) -> None:
+    if not seconds > 0:  # also refuses NaN; 0 would scan the tree in a busy loop
+        raise ValueError(f"poll interval must be a positive number of seconds, not {seconds}")
+
 
 class _Handler(FileSystemEventHandler):
     """Forwards every event to its watcher; never lets an exception kill the observer thread."""
@@ -114,13 +170,28 @@ class RunWatcher:
     """Per-run change counters for one runs root, fed by one watchdog observer.
 
     Use `get_watcher(root)` rather than the constructor, so a process has one observer
-    per root no matter how many tabs or reruns ask for it.
+    per root no matter how many tabs or reruns ask for it. With `poll_interval` the observer
+    scans the tree every `poll_interval` seconds instead of listening to OS file events;
+    `reason` words that choice in `mode` (default: just the interval).
     """
 
-    def __init__(self, root: Path, *, retry_interval: float = DEFAULT_RETRY_INTERVAL) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        retry_interval: float = DEFAULT_RETRY_INTERVAL,
+        poll_interval: float | None = None,
+        reason: str | None = None,
+    ) -> None:
         self.root = root
         self._root_str = str(root)
         self._retry_interval = retry_interval
+        if poll_interval is None:
+            self.mode = WatchMode(False, None, reason or _NATIVE)
+        else:
+            _check_interval(poll_interval)
+            default = f"polling every {poll_interval:g} s"
+            self.mode = WatchMode(True, poll_interval, reason or default)
         # _lock guards the counters and is taken by the observer thread on every event;
         # _life_lock serializes building/stopping the observer. Never join the observer
         # while holding _lock (its thread may be waiting for it).
@@ -244,13 +315,17 @@ class RunWatcher:
         if observer is None or not observer.is_alive():
             return False
         emitters = list(observer.emitters)
-        # An inotify emitter stops itself when the watched root is deleted.
+        # An inotify or polling emitter stops itself when the watched root is deleted.
         return bool(emitters) and all(emitter.is_alive() for emitter in emitters)
 
     def _build(self, ident: tuple[int, int]) -> bool:
         observer: BaseObserver | None = None
         try:
-            observer = Observer()
+            if self.mode.interval is None:
+                observer = Observer()
+            else:
+                # Its first scan of the tree runs in start(), before events are marked missed.
+                observer = PollingObserver(timeout=self.mode.interval)
             observer.name = f"runlog-watch {self.root}"
             observer.schedule(
                 _Handler(self), self._root_str, recursive=True, event_filter=_EVENT_FILTER
@@ -346,17 +421,24 @@ _REGISTRY: dict[Path, RunWatcher] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-def get_watcher(root: Path) -> RunWatcher:
+def get_watcher(
+    root: Path, *, poll: bool = False, poll_interval: float = DEFAULT_POLL_INTERVAL
+) -> RunWatcher:
     """The process-wide watcher of `root` (any spelling of that directory), started on first use.
 
-    Never raises for a missing root: the watcher reports it in `problem` and starts watching
-    once the directory exists (on a later `ensure_alive()`).
+    The first call decides how it watches (`watch_mode`: polls when `poll` or on a network
+    filesystem); a later call for the same root returns that watcher whatever its `poll`
+    settings (see `mode`). Never raises for a missing root: the watcher reports it in `problem`
+    and starts watching once the directory exists (on a later `ensure_alive()`). Raises
+    ValueError for a `poll_interval` that is not positive.
     """
+    _check_interval(poll_interval)
     key = Path(os.path.expanduser(root)).resolve()
     with _REGISTRY_LOCK:
         watcher = _REGISTRY.get(key)
         if watcher is None:
-            watcher = RunWatcher(key)
+            mode = watch_mode(key, poll, poll_interval)
+            watcher = RunWatcher(key, poll_interval=mode.interval, reason=mode.reason)
             _REGISTRY[key] = watcher
             watcher.ensure_alive()
         return watcher

@@ -1,0 +1,376 @@
+"""A local mirror of a remote runs root, kept in the cache directory and fed by few requests.
+
+    <cache dir>/remote/<protocol>/<bucket>/
+        manifest.json        key -> (etag, size, mtime) of what the tree holds
+        lock                 flock'ed while a process syncs (two dashboards and a CLI share it)
+        tree/<key>           the objects: logs, metadata.json, config.json, runlog.json with
+                             their bytes; checkpoints and anything else as sparse placeholders
+                             of the right size (never downloaded)
+
+Everything that reads a local runs root (the catalog, the persistent index, the watcher, the
+activity rules, prune plans) reads the tree as it is, so a remote root behaves as a local one.
+One `sync` costs one recursive listing (LIST pages) plus, per changed object:
+- a log that grew: one ranged GET from the mirrored size minus OVERLAP bytes; the overlap must
+  equal the mirrored bytes (an object rewritten by a sync tool with more lines keeps its old
+  bytes), else the log is read again whole;
+- a log that shrank or changed at equal size, or any other downloaded file: one whole GET;
+- a placeholder: no request.
+An unchanged object costs nothing, so a restart with a warm mirror is LIST pages only.
+
+The tree is written with temp files and renames (appends are one write), so the local readers
+never see a half-written file. Objects whose keys cannot be files (`..`, empty segments, a key
+that is also a "directory") are skipped and reported, never written outside the tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from runlog.format.layout import (
+    CONFIG_FILE,
+    EVAL_LOG,
+    METADATA_FILE,
+    NOTES_FILE,
+    TRAIN_LOG,
+)
+from runlog.remote.store import ObjectInfo, ObjectStore
+from runlog.remote.urls import RemoteURL
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the thread lock alone
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["OVERLAP", "Mirror", "SyncReport", "key_to_parts"]
+
+OVERLAP = 1024
+"""Bytes of a grown log fetched again to check that its old bytes are unchanged."""
+SMALL_JSON = 1 << 20
+"""Other *.json objects up to this size are downloaded; larger ones are placeholders."""
+
+_DOWNLOADED = frozenset({METADATA_FILE, CONFIG_FILE, NOTES_FILE, TRAIN_LOG, EVAL_LOG})
+_LOGS = frozenset({TRAIN_LOG, EVAL_LOG})
+_TMP = ".runlog-tmp-"
+_MANIFEST_FORMAT = "runlog-mirror"
+_MANIFEST_VERSION = 1
+
+
+def key_to_parts(rel: str) -> list[str] | None:
+    """The path segments of a key relative to the root, or None when it cannot be a file
+    inside the tree (empty, `.`/`..`, an empty segment, NUL, a name the mirror uses)."""
+    parts = rel.split("/")
+    if not rel or any(
+        p in ("", ".", "..") or "\x00" in p or p.startswith(_TMP) or len(p.encode()) > 255
+        for p in parts
+    ):
+        return None
+    return parts
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What one sync did, by request type."""
+
+    objects: int
+    """Objects listed under the root."""
+    whole_gets: int
+    ranged_gets: int
+    placeholders: int
+    removed: int
+    bytes_fetched: int
+    skipped: tuple[str, ...]
+    """Keys that were not mirrored, each with the reason."""
+    seconds: float
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.whole_gets or self.ranged_gets or self.placeholders or self.removed)
+
+
+def _downloaded(name: str, size: int) -> bool:
+    return name in _DOWNLOADED or (name.endswith(".json") and size <= SMALL_JSON)
+
+
+class Mirror:
+    """The mirror of one remote root (see the module doc). Thread-safe; process-safe via flock."""
+
+    def __init__(self, store: ObjectStore, cache: Path) -> None:
+        self.store = store
+        self.url: RemoteURL = store.url
+        self.base = Path(cache) / "remote" / _safe(self.url.protocol) / _safe(self.url.bucket)
+        tree = self.base / "tree"
+        self.root = tree.joinpath(*self.url.prefix.split("/")) if self.url.prefix else tree
+        """The local runs root every reader is given."""
+        self._tree = tree
+        self._manifest_path = self.base / "manifest.json"
+        self._lock = threading.Lock()
+        self._objects: dict[str, tuple[str | None, int, float]] = {}
+        self.syncs = 0
+
+    # -- paths --------------------------------------------------------------------------
+
+    def _rel(self, key: str) -> str | None:
+        prefix = self.url.prefix
+        if not prefix:
+            return key
+        return key[len(prefix) + 1 :] if key.startswith(prefix + "/") else None
+
+    def path_of(self, key: str) -> Path | None:
+        """Where the object `key` lies in the tree, or None when it cannot lie there."""
+        rel = self._rel(key)
+        parts = None if rel is None else key_to_parts(rel)
+        return None if parts is None else self.root.joinpath(*parts)
+
+    def key_of(self, path: Path) -> str | None:
+        """The key of a tree path (None when the path is outside this root)."""
+        try:
+            rel = Path(os.path.abspath(path)).relative_to(self._tree)
+        except ValueError:
+            return None
+        parts = rel.parts
+        if not parts or any(p in ("", ".", "..") for p in parts):
+            return None
+        key = "/".join(parts)
+        return key if self._rel(key) is not None else None
+
+    def shown(self, text: str) -> str:
+        """`text` with tree paths written as the URLs they mirror."""
+        text = text.replace(str(self._tree) + "/", f"{self.url.protocol}://{self.url.bucket}/")
+        return text.replace(str(self.root), str(self.url))
+
+    # -- manifest -----------------------------------------------------------------------
+
+    def _load_manifest(self) -> dict[str, tuple[str | None, int, float]]:
+        try:
+            payload = json.loads(self._manifest_path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        if (
+            not isinstance(payload, dict)
+            or payload.get("format") != _MANIFEST_FORMAT
+            or payload.get("version") != _MANIFEST_VERSION
+            or not isinstance(payload.get("objects"), dict)
+        ):
+            return {}
+        out: dict[str, tuple[str | None, int, float]] = {}
+        for key, value in payload["objects"].items():
+            if (
+                isinstance(value, list)
+                and len(value) == 3
+                and (value[0] is None or isinstance(value[0], str))
+                and isinstance(value[1], int)
+                and isinstance(value[2], int | float)
+            ):
+                out[str(key)] = (value[0], value[1], float(value[2]))
+        return out
+
+    def _save_manifest(self, objects: dict[str, tuple[str | None, int, float]]) -> None:
+        data = json.dumps(
+            {
+                "format": _MANIFEST_FORMAT,
+                "version": _MANIFEST_VERSION,
+                "url": f"{self.url.protocol}://{self.url.bucket}",
+                "objects": {k: list(v) for k, v in sorted(objects.items())},
+            },
+            separators=(",", ":"),
+        ).encode()
+        _write_atomic(self._manifest_path, data)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._lock:
+            self.base.mkdir(parents=True, exist_ok=True)
+            with open(self.base / "lock", "a+b") as handle:
+                if fcntl is not None:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    if fcntl is not None:
+                        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    # -- sync ---------------------------------------------------------------------------
+
+    def sync(self) -> SyncReport:
+        """Bring the tree up to date with one listing; raises RemoteError when the store
+        cannot be listed (the tree is then left as it was)."""
+        start = time.monotonic()
+        listing = self.store.list()
+        with self._locked():
+            self.root.mkdir(parents=True, exist_ok=True)
+            objects = self._load_manifest()
+            counts = {"whole": 0, "ranged": 0, "placeholder": 0, "removed": 0, "bytes": 0}
+            skipped: list[str] = []
+            dirs: set[Path] = set()
+            files: dict[Path, str] = {}
+            for key in sorted(listing):
+                path = self.path_of(key)
+                if path is None:
+                    skipped.append(f"{self.url.key_url(key)}: not a name a file can have here")
+                    continue
+                files[path] = key
+                dirs.update(path.parents)
+            for path, key in files.items():
+                if path in dirs:
+                    skipped.append(
+                        f"{self.url.key_url(key)}: both an object and a folder; the folder is kept"
+                    )
+                    continue
+                try:
+                    self._sync_object(listing[key], path, objects, counts)
+                except OSError as exc:
+                    skipped.append(f"{self.url.key_url(key)}: cannot be mirrored ({exc})")
+            listed = {key for key in listing}
+            for key in [k for k in objects if self._rel(k) is not None and k not in listed]:
+                del objects[key]
+                path = self.path_of(key)
+                if path is not None and _remove(path, self.root):
+                    counts["removed"] += 1
+            self._save_manifest(objects)
+            self._objects = {k: v for k, v in objects.items() if self._rel(k) is not None}
+            self.syncs += 1
+        return SyncReport(
+            objects=len(listing),
+            whole_gets=counts["whole"],
+            ranged_gets=counts["ranged"],
+            placeholders=counts["placeholder"],
+            removed=counts["removed"],
+            bytes_fetched=counts["bytes"],
+            skipped=tuple(skipped),
+            seconds=time.monotonic() - start,
+        )
+
+    def _sync_object(
+        self,
+        info: ObjectInfo,
+        path: Path,
+        objects: dict[str, tuple[str | None, int, float]],
+        counts: dict[str, int],
+    ) -> None:
+        known = objects.get(info.key)
+        try:
+            local_size: int | None = os.stat(path).st_size
+        except FileNotFoundError:
+            local_size = None
+        same = (
+            known is not None
+            and known[0] == info.etag
+            and known[1] == info.size
+            and info.etag is not None
+            and local_size == info.size
+        )
+        if same:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not _downloaded(path.name, info.size):
+            _write_atomic(path, None, size=info.size)
+            counts["placeholder"] += 1
+        elif path.name in _LOGS and local_size and info.size > local_size:
+            start = max(0, local_size - OVERLAP)
+            data = self.store.get(info.key, start)
+            counts["ranged" if start else "whole"] += 1
+            counts["bytes"] += len(data)
+            overlap = local_size - start
+            if data[:overlap] == _read_range(path, start, overlap):
+                with open(path, "ab") as handle:
+                    handle.write(data[overlap:])
+            elif start == 0:
+                _write_atomic(path, data)
+            else:
+                data = self.store.get(info.key)
+                counts["whole"] += 1
+                counts["bytes"] += len(data)
+                _write_atomic(path, data)
+        else:
+            data = self.store.get(info.key)
+            counts["whole"] += 1
+            counts["bytes"] += len(data)
+            _write_atomic(path, data)
+        if info.mtime > 0:
+            os.utime(path, (info.mtime, info.mtime))
+        objects[info.key] = (info.etag, info.size, info.mtime)
+
+    # -- deleting (pruning) ----------------------------------------------------------------
+
+    def remover(self) -> Callable[[Path], str | None]:
+        """For `apply_prune(..., remove=...)`: delete a tree file's object from the store when
+        its ETag and size are still the ones the tree shows; else the reason it is kept."""
+        return self.delete_unchanged
+
+    def delete_unchanged(self, path: Path) -> str | None:
+        key = self.key_of(path)
+        if key is None:
+            return f"{self.shown(str(path))} is not an object of {self.url}"
+        known = self._objects.get(key)
+        if known is None:
+            return "the bucket listing does not show it (sync again)"
+        etag, size, _ = known
+        if etag is None:
+            return (
+                f"{self.url.protocol}:// reports no identity (ETag) for it, so it cannot be "
+                "pruned safely"
+            )
+        now = self.store.head(key)
+        if now is None:
+            return "it is already gone from the bucket"
+        if (now.etag, now.size) != (etag, size):
+            return "replaced or rewritten in the bucket since the preview"
+        self.store.delete(key)
+        with self._lock:
+            self._objects.pop(key, None)
+        return None
+
+    def can_prune(self) -> bool:
+        """Whether the store reported an identity for every object (a prune needs one)."""
+        return all(etag is not None for etag, _, _ in self._objects.values())
+
+
+def _safe(segment: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in segment) or "_"
+
+
+def _read_range(path: Path, start: int, length: int) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        return handle.read(length)
+
+
+def _write_atomic(target: Path, data: bytes | None, size: int = 0) -> None:
+    """Write `data` (or a sparse file of `size` bytes when data is None) to a temp file in the
+    same directory, then rename it over `target`."""
+    tmp = target.with_name(f"{_TMP}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "wb") as handle:
+            if data is None:
+                handle.truncate(size)
+            else:
+                handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _remove(path: Path, root: Path) -> bool:
+    """Remove a tree file and the folders it leaves empty (up to `root`)."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    parent = path.parent
+    while parent != root and root in parent.parents:
+        try:
+            parent.rmdir()
+        except OSError:
+            break
+        parent = parent.parent
+    return True

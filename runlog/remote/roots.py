@@ -1,0 +1,136 @@
+"""A runs root given as a URL, opened once per process: its store, its mirror, its poller.
+
+    root = open_remote("s3://bucket/runs", options)   # lists and syncs once (raises RemoteError)
+    root.mirror.root                                    # the local tree every reader is given
+    root.start_polling(5.0)                             # one listing per interval, in a thread
+
+Object stores send no change events, so a remote root is polled: one LIST per interval (pages
+of 1,000 keys), then only the changed objects are fetched (runlog.remote.mirror). The mirror is
+local, so the usual watcher sees what a poll wrote and the dashboard updates as for a local run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import shutil
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from runlog.remote.mirror import Mirror, SyncReport
+from runlog.remote.store import ObjectStore, RemoteError
+from runlog.remote.urls import RemoteURL
+
+__all__ = ["DEFAULT_POLL_INTERVAL", "RemoteRoot", "forget_remotes", "open_remote"]
+
+DEFAULT_POLL_INTERVAL = 5.0
+"""Seconds between two listings of a remote root."""
+
+
+class RemoteRoot:
+    """One remote root: its store, its mirror and (once started) the thread that polls it."""
+
+    def __init__(self, store: ObjectStore, cache: Path) -> None:
+        self.store = store
+        self.url: RemoteURL = store.url
+        self.mirror = Mirror(store, cache)
+        self.problem: str | None = None
+        """The last sync's failure in one line (the tree keeps its last good state), or None."""
+        self.last: SyncReport | None = None
+        self.interval: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def local_root(self) -> Path:
+        return self.mirror.root
+
+    def sync(self) -> SyncReport | None:
+        """Sync now; a failure is kept in `problem` (one line) and returned as None."""
+        try:
+            report = self.mirror.sync()
+        except RemoteError as exc:
+            self.problem = str(exc)
+            return None
+        except OSError as exc:
+            self.problem = self.store.shown(f"cannot write the mirror of {self.url}: {exc}")
+            return None
+        self.problem = None
+        self.last = report
+        return report
+
+    def start_polling(self, interval: float = DEFAULT_POLL_INTERVAL) -> None:
+        """Sync every `interval` seconds in a daemon thread (a second call changes nothing)."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self.interval = interval
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._poll, name=f"runlog-poll {self.url}", daemon=True
+            )
+            self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval or DEFAULT_POLL_INTERVAL):
+            self.sync()
+
+    def stop(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(5.0)
+
+
+_REGISTRY: dict[tuple[str, tuple[tuple[str, str], ...], str], RemoteRoot] = {}
+_REGISTRY_LOCK = threading.Lock()
+_TEMP_DIRS: list[Path] = []
+
+
+def _temp_cache() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="runlog-mirror-"))
+    _TEMP_DIRS.append(path)
+    return path
+
+
+@atexit.register
+def _remove_temp_caches() -> None:
+    for path in _TEMP_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def open_remote(
+    url: RemoteURL,
+    options: Mapping[str, object] | None = None,
+    *,
+    cache: Path | None = None,
+) -> RemoteRoot:
+    """The process-wide remote root of `url` with these storage options, synced once.
+
+    `cache` is the cache directory the mirror lives in (None: a temporary directory removed at
+    exit, for --no-cache). Raises RemoteError (one line, no secret) when the first listing fails,
+    so a front end can report it and stop.
+    """
+    opts = dict(options or {})
+    key = (str(url), tuple(sorted((k, repr(v)) for k, v in opts.items())), str(cache))
+    with _REGISTRY_LOCK:
+        root = _REGISTRY.get(key)
+        if root is not None:
+            return root
+        root = RemoteRoot(ObjectStore(url, opts), cache if cache is not None else _temp_cache())
+        root.last = root.mirror.sync()
+        _REGISTRY[key] = root
+        return root
+
+
+def forget_remotes() -> None:
+    """Stop every poller and drop every remote root (tests)."""
+    with _REGISTRY_LOCK:
+        roots = list(_REGISTRY.values())
+        _REGISTRY.clear()
+    for root in roots:
+        with contextlib.suppress(Exception):
+            root.stop()
