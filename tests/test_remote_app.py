@@ -1,0 +1,140 @@
+"""The dashboard on an s3:// root (moto's S3 server on loopback, tests/s3fixtures.py), driven
+with AppTest: the table, a run, pruning from the bucket, read-only, and a store that refuses."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from s3fixtures import SECRET_KEY, Bucket
+from streamlit.testing.v1 import AppTest
+from test_remote import make_tree
+
+import dashboard.prune_view as pv
+from runlog.provider import forget_providers
+from runlog.read.watch import stop_all_watchers
+from runlog.remote.roots import forget_remotes
+
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(sys, "argv", ["dashboard/app.py"])
+    for name in list(os.environ):
+        if name.startswith("RUNLOG_") and name != "RUNLOG_CACHE_DIR":
+            monkeypatch.delenv(name)
+    # Just uploaded objects are "written now": a tiny live window makes every run finished.
+    monkeypatch.setenv("RUNLOG_LIVE_WINDOW", "0.001")
+    monkeypatch.setenv("RUNLOG_STALL_WINDOW", "0.001")
+    yield
+    forget_remotes()
+    stop_all_watchers()
+    forget_providers()
+
+
+@pytest.fixture
+def tree(s3: Bucket, tmp_path: Path) -> list[str]:
+    rels = make_tree(tmp_path / "local", runs=3)
+    s3.put_tree(tmp_path / "local", "runs")
+    return rels
+
+
+def page(s3: Bucket, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:
+    monkeypatch.setenv("RUNLOG_ROOT", s3.url())
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def every_text(at: AppTest) -> str:
+    kinds = ("markdown", "caption", "error", "warning", "info", "success", "title", "code")
+    return "\n".join(str(el.value) for kind in kinds for el in getattr(at, kind))
+
+
+def test_the_run_table_of_a_bucket_shows_its_runs_and_its_url(
+    s3: Bucket, tree: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = page(s3, monkeypatch)
+    assert not at.exception
+    table = next(df.value for df in at.dataframe if "rel" in df.value.columns)
+    assert sorted(table["rel"]) == sorted(tree)
+    assert [list(state) for state in table["state"]] == [["○ finished"]] * 3
+    assert list(table.sort_values("rel")["episodes"]) == [120, 120, 120]
+    text = every_text(at)
+    assert s3.url() in text
+    assert "listed every 5 s" in text
+    assert os.environ["RUNLOG_CACHE_DIR"] not in text  # the mirror is never shown
+
+
+def test_a_run_of_a_bucket_opens_with_its_figures(
+    s3: Bucket, tree: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = page(s3, monkeypatch, run=tree[0])
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Episodes"] == "120"
+    # Notes of a remote run are shown, not edited.
+    assert "Runs in an object store" in every_text(at)
+    assert not [b for b in at.button if b.key and b.key.startswith("notes.save")]
+
+
+def test_pruning_a_bucket_from_the_ui_deletes_exactly_the_preview(
+    s3: Bucket, tree: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = s3.keys("runs")
+    at = page(s3, monkeypatch, view="prune", scope="")
+    at.number_input(key=pv.KEEP_KEY).set_value(1).run()
+    frame = next(
+        df.value for df in at.dataframe if {"run", "step", "file"} <= set(df.value.columns)
+    )
+    shown = {f"runs/{r.run}/checkpoints/{r.file}" for r in frame.itertuples()}
+    assert len(shown) == 3 * 2  # three runs, three step files each, one kept
+    assert before >= shown  # the preview deleted nothing
+    assert s3.keys("runs") == before
+    at.button(key=pv.OPEN_KEY).click().run()
+    at.button(key=pv.CONFIRM_KEY).click().run()
+    assert not at.exception
+    assert s3.keys("runs") == before - shown
+    assert "Deleted 6 files" in every_text(at)
+
+
+def test_read_only_on_a_bucket_offers_no_delete(
+    s3: Bucket, tree: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = s3.keys("runs")
+    monkeypatch.setenv("RUNLOG_READ_ONLY", "1")
+    at = page(s3, monkeypatch, view="prune", scope="")
+    assert not at.exception
+    assert pv.OPEN_KEY not in {b.key for b in at.button if b.key}
+    assert s3.keys("runs") == before
+
+
+def test_a_bucket_that_does_not_exist_is_one_clear_error(
+    s3: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNLOG_ROOT", "s3://runlog-missing-bucket/runs")
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    (error,) = [str(e.value) for e in at.error]
+    assert error == (
+        "cannot list s3://runlog-missing-bucket/runs: the bucket 'runlog-missing-bucket' "
+        "does not exist"
+    )
+    assert SECRET_KEY not in every_text(at)
+
+
+def test_credentials_in_the_root_url_are_refused_on_the_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RUNLOG_ROOT", "s3://AKIAX:verysecret@bucket/runs")
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    (error,) = [str(e.value) for e in at.error]
+    assert "credentials in the URL are not accepted" in error
+    assert "verysecret" not in every_text(at) and "AKIAX" not in every_text(at)
