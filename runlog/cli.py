@@ -494,14 +494,19 @@ class _ProgressBar:
 
 def _cmd_cache(args: argparse.Namespace) -> int:
     from runlog.read.index import open_index
+    from runlog.remote.roots import clear_mirrors, mirrors_bytes
 
     index = open_index(no_cache=False)
     assert index is not None
     if args.action == "clear":
-        freed = index.clear()
-        print(f"emptied the run index in {index.directory} ({_human_bytes(freed)} freed)")
+        freed = index.clear() + clear_mirrors(index.directory)
+        print(
+            f"emptied the run index and the mirrors of remote roots in {index.directory} "
+            f"({_human_bytes(freed)} freed)"
+        )
         return EXIT_OK
     info = index.info()
+    mirrors = mirrors_bytes(index.directory)
     if args.json:
         print(
             json.dumps(
@@ -513,6 +518,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
                     "bytes": info.bytes,
                     "max_bytes": info.max_bytes,
                     "disabled": read_no_cache_env(),
+                    "mirror_bytes": mirrors,
                 }
             )
         )
@@ -522,6 +528,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     print(f"entries   {info.runs:,} runs under {info.roots:,} runs roots")
     print(f"columns   {info.column_files:,} files")
     print(f"size      {_human_bytes(info.bytes)} of at most {_human_bytes(info.max_bytes)}")
+    print(f"mirrors   {_human_bytes(mirrors)} (remote roots: s3://, gs://, ...)")
     return EXIT_OK
 
 

@@ -272,7 +272,6 @@ def test_a_half_uploaded_metadata_json_is_reported_and_then_read(
     assert other["problem"] is None and records[RUN]["train_episodes"] == 120
     # The next upload completes it: the next listing fetches it and the problem is gone.
     s3.put(f"runs/{RUN}/metadata.json", good)
-    forget_remotes()
     records = {str(r["rel"]): r for r in ls_json(capsys, s3.url())}
     assert records[RUN]["problem"] is None
 
@@ -359,7 +358,6 @@ def test_runlog_prune_on_a_url_previews_then_deletes_only_step_checkpoints(
     assert len(preview["deleted"]) == 4 and preview["dry_run"]
     assert all(p.startswith(s3.url() + "/") for p in preview["deleted"])
     assert s3.keys("runs") == all_keys  # a dry run deletes nothing
-    forget_remotes()
     assert main(["prune", s3.url(), "--keep", "1", "--json", "--include-live"]) == 0
     done = json.loads(capsys.readouterr().out)
     assert sorted(done["deleted"]) == sorted(preview["deleted"])
@@ -471,3 +469,21 @@ def test_deleting_the_cache_loses_nothing(
     forget_remotes()
     shutil.rmtree(os.environ["RUNLOG_CACHE_DIR"])
     assert ls_json(capsys, s3.url()) == first
+
+
+def test_cache_info_counts_the_mirror_and_clear_removes_it(
+    s3: Bucket, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uploaded(s3, tmp_path)
+    root = open_root(s3)
+    logs = sum(p.stat().st_size for p in root.local_root.rglob("*.jsonl"))
+    assert main(["cache", "info", "--json"]) == 0
+    mirror_bytes = json.loads(capsys.readouterr().out)["mirror_bytes"]
+    # The logs' bytes are held (block-rounded); the sparse checkpoints take no space.
+    assert logs <= mirror_bytes < logs + 64 * 4096
+    assert main(["cache", "clear"]) == 0
+    assert "mirrors of remote roots" in capsys.readouterr().out
+    assert not root.mirror.base.exists()
+    forget_remotes()
+    assert main(["cache", "info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mirror_bytes"] == 0

@@ -138,3 +138,14 @@ def test_credentials_in_the_root_url_are_refused_on_the_page(
     (error,) = [str(e.value) for e in at.error]
     assert "credentials in the URL are not accepted" in error
     assert "verysecret" not in every_text(at) and "AKIAX" not in every_text(at)
+
+
+def test_poll_makes_a_local_root_polled_and_the_sidebar_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_tree(tmp_path / "runs", runs=1)
+    monkeypatch.setattr(sys, "argv", ["dashboard/app.py", "--poll", "--poll-interval", "2"])
+    monkeypatch.setenv("RUNLOG_ROOT", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert "polling every 2 s (--poll)" in every_text(at)

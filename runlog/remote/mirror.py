@@ -206,7 +206,8 @@ class Mirror:
         listing = self.store.list()
         with self._locked():
             self.root.mkdir(parents=True, exist_ok=True)
-            objects = self._load_manifest()
+            loaded = self._load_manifest()
+            objects = dict(loaded)
             counts = {"whole": 0, "ranged": 0, "placeholder": 0, "removed": 0, "bytes": 0}
             skipped: list[str] = []
             dirs: set[Path] = set()
@@ -234,7 +235,8 @@ class Mirror:
                 path = self.path_of(key)
                 if path is not None and _remove(path, self.root):
                     counts["removed"] += 1
-            self._save_manifest(objects)
+            if objects != loaded:
+                self._save_manifest(objects)
             self._objects = {k: v for k, v in objects.items() if self._rel(k) is not None}
             self.syncs += 1
         return SyncReport(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import shutil
 import tempfile
 import threading
@@ -23,7 +24,14 @@ from runlog.remote.mirror import Mirror, SyncReport
 from runlog.remote.store import ObjectStore, RemoteError
 from runlog.remote.urls import RemoteURL
 
-__all__ = ["DEFAULT_POLL_INTERVAL", "RemoteRoot", "forget_remotes", "open_remote"]
+__all__ = [
+    "DEFAULT_POLL_INTERVAL",
+    "RemoteRoot",
+    "clear_mirrors",
+    "forget_remotes",
+    "mirrors_bytes",
+    "open_remote",
+]
 
 DEFAULT_POLL_INTERVAL = 5.0
 """Seconds between two listings of a remote root."""
@@ -43,6 +51,10 @@ class RemoteRoot:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+
+    @property
+    def polling(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     @property
     def local_root(self) -> Path:
@@ -108,7 +120,8 @@ def open_remote(
     *,
     cache: Path | None = None,
 ) -> RemoteRoot:
-    """The process-wide remote root of `url` with these storage options, synced once.
+    """The process-wide remote root of `url` with these storage options, synced now (unless
+    its poller keeps it current).
 
     `cache` is the cache directory the mirror lives in (None: a temporary directory removed at
     exit, for --no-cache). Raises RemoteError (one line, no secret) when the first listing fails,
@@ -119,6 +132,8 @@ def open_remote(
     with _REGISTRY_LOCK:
         root = _REGISTRY.get(key)
         if root is not None:
+            if not root.polling:
+                root.last = root.mirror.sync()
             return root
         root = RemoteRoot(ObjectStore(url, opts), cache if cache is not None else _temp_cache())
         root.last = root.mirror.sync()
@@ -134,3 +149,20 @@ def forget_remotes() -> None:
     for root in roots:
         with contextlib.suppress(Exception):
             root.stop()
+
+
+def mirrors_bytes(cache: Path) -> int:
+    """Disk space the mirrors of remote roots take in `cache` (placeholders take none)."""
+    total = 0
+    for folder, _dirs, files in os.walk(Path(cache) / "remote"):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+    return total
+
+
+def clear_mirrors(cache: Path) -> int:
+    """Remove every mirror from `cache` (the next sync fetches again); returns bytes freed."""
+    freed = mirrors_bytes(cache)
+    shutil.rmtree(Path(cache) / "remote", ignore_errors=True)
+    return freed
