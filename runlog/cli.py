@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Add TAGs to the run directory RUN, kept in RUN/runlog.json (which travels "
         "with the run); --remove takes them off. A tag has no comma and at most 64 characters.",
     )
-    tag.add_argument("run", type=Path, metavar="RUN")
+    tag.add_argument("run", type=str, metavar="RUN")
     tag.add_argument("tags", nargs="+", metavar="TAG")
     tag.add_argument("--remove", action="store_true", help="remove these tags instead")
     _notes_options(tag)
@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Set the note of the run directory RUN to TEXT (\"\" clears it), kept in "
         "RUN/runlog.json beside its tags.",
     )
-    note.add_argument("run", type=Path, metavar="RUN")
+    note.add_argument("run", type=str, metavar="RUN")
     note.add_argument("text", metavar="TEXT")
     _notes_options(note)
     note.set_defaults(handler=_cmd_note)
@@ -377,7 +377,14 @@ def _notes_run(args: argparse.Namespace, what: str) -> Path:
     rule: a write goes to the run named, never to one picked for the user)."""
     from runlog.format.rundirs import is_run_dir
 
-    path = Path(args.run)
+    from runlog.remote.urls import is_url
+
+    if is_url(args.run) and not args.run.lower().startswith("file://"):
+        raise RunlogError(
+            f"{args.run}: tags and notes of runs in object stores cannot be written yet "
+            "(write runlog.json where the run is written)"
+        )
+    path = Path(args.run.removeprefix("file://"))
     if args.read_only or read_only_from_env():
         raise ReadOnlyError(
             f"refusing to change the {what} of {path}: read-only mode is on (--read-only or "

@@ -487,3 +487,14 @@ def test_cache_info_counts_the_mirror_and_clear_removes_it(
     forget_remotes()
     assert main(["cache", "info", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["mirror_bytes"] == 0
+
+
+def test_tags_of_a_remote_run_are_refused_in_one_line(
+    s3: Bucket, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uploaded(s3, tmp_path, runs=1)
+    before = s3.keys("runs")
+    assert main(["tag", s3.url(f"runs/{RUN}"), "baseline"]) == 1
+    err = capsys.readouterr().err
+    assert "tags and notes of runs in object stores cannot be written yet" in err
+    assert s3.keys("runs") == before
