@@ -376,7 +376,6 @@ def _notes_run(args: argparse.Namespace, what: str) -> Path:
     """The run directory a notes command writes to: RUN itself, which must be a run (no resolve
     rule: a write goes to the run named, never to one picked for the user)."""
     from runlog.format.rundirs import is_run_dir
-
     from runlog.remote.urls import is_url
 
     if is_url(args.run) and not args.run.lower().startswith("file://"):
