@@ -375,19 +375,6 @@ def test_read_only_refuses_a_remote_prune_and_the_bucket_is_unchanged(
     assert s3.keys("runs") == all_keys
 
 
-def test_a_store_without_identity_cannot_be_pruned(s3: Bucket, tmp_path: Path) -> None:
-    uploaded(s3, tmp_path, runs=1)
-    root = open_root(s3)
-    run_dir = next((root.local_root / "cartpole" / "v1").iterdir())
-    (plan,) = plan_prune_tree(run_dir, 0, root=root.local_root, now=time.time() + 3600)
-    # As a store that lists no ETag would leave it: identity unknown for every object.
-    root.mirror._objects = {k: (None, v[1], v[2]) for k, v in root.mirror._objects.items()}
-    result = apply_prune(plan, now=time.time() + 3600, remove=root.mirror.remover())
-    assert not result.deleted
-    assert all("reports no identity" in why for _, why in result.skipped)
-    assert len(step_keys(s3, f"cartpole/v1/{run_dir.name}")) == 3
-
-
 # -- one clear line per refusal -----------------------------------------------------------------
 
 
@@ -498,3 +485,33 @@ def test_tags_of_a_remote_run_are_refused_in_one_line(
     err = capsys.readouterr().err
     assert "tags and notes of runs in object stores cannot be written yet" in err
     assert s3.keys("runs") == before
+
+
+def test_a_store_without_etags_is_synced_by_size_and_time_and_cannot_be_pruned(
+    tmp_path: Path,
+) -> None:
+    """fsspec's memory:// filesystem lists sizes and times but no ETag."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    bucket = f"mem-{tmp_path.name}"
+    local = tmp_path / "local"
+    make_tree(local, runs=1)
+    for path in local.rglob("*"):
+        if path.is_file():
+            fs.pipe_file(f"{bucket}/runs/{path.relative_to(local).as_posix()}", path.read_bytes())
+    try:
+        root = open_remote(RemoteURL("memory", bucket, "runs"), cache=tmp_path / "cache")
+        assert root.last is not None and root.last.whole_gets == 4
+        again = root.sync()
+        assert again is not None and not again.changed  # no ETag, yet nothing fetched again
+        assert not root.mirror.can_prune()
+        run_dir = next((root.local_root / "cartpole" / "v1").iterdir())
+        (plan,) = plan_prune_tree(run_dir, 0, root=root.local_root, now=time.time() + 3600)
+        result = apply_prune(plan, now=time.time() + 3600, remove=root.mirror.remover())
+        assert not result.deleted
+        assert all("reports no identity" in why for _, why in result.skipped)
+        assert len([k for k in fs.find(bucket) if "/step_" in k]) == 3
+    finally:
+        fs.rm(bucket, recursive=True)
+        forget_remotes()

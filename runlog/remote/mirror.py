@@ -262,11 +262,12 @@ class Mirror:
             local_size: int | None = os.stat(path).st_size
         except FileNotFoundError:
             local_size = None
+        # Without an ETag (some stores), the modification time stands in for it.
         same = (
             known is not None
             and known[0] == info.etag
             and known[1] == info.size
-            and info.etag is not None
+            and (info.etag is not None or known[2] == info.mtime)
             and local_size == info.size
         )
         if same:

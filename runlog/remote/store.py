@@ -39,7 +39,7 @@ class ObjectInfo:
 
 
 def _mtime(info: Mapping[str, Any]) -> float:
-    for name in ("LastModified", "mtime", "updated", "last_modified", "timeCreated"):
+    for name in ("LastModified", "mtime", "updated", "last_modified", "timeCreated", "created"):
         value = info.get(name)
         if isinstance(value, dt.datetime):
             return value.timestamp()
@@ -161,7 +161,8 @@ class ObjectStore:
         return f"{self.url.bucket}/{key}"
 
     def _key(self, path: str) -> str:
-        return path.removeprefix(self.url.bucket + "/")
+        # Some filesystems (memory://) root their paths at "/".
+        return path.lstrip("/").removeprefix(self.url.bucket + "/")
 
     def list(self) -> dict[str, ObjectInfo]:
         """Every object under the root: one recursive listing (paged by the client)."""
