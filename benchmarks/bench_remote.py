@@ -308,9 +308,10 @@ def measure(args: argparse.Namespace, work: Path, fs: Any) -> tuple[list[Row], l
             only(idle, {"ListObjectsV2": lambda got: 1 <= got <= pages}) and not report.changed,
         )
     )
-    _, bare = timed(root.store.list)
+    _, bare = timed(root.store.list_objects)
     notes.append(
-        f"the listing alone (store.list(), {pages} LIST pages, the server's time included): "
+        f"the listing alone (store.list_objects(), {pages} LIST pages, the server's time "
+        "included): "
         f"{fmt(bare)}; the idle poll is that plus comparing {objects:,} objects to the manifest"
     )
 

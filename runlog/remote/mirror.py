@@ -41,7 +41,7 @@ from runlog.format.layout import (
     NOTES_FILE,
     TRAIN_LOG,
 )
-from runlog.remote.store import ObjectInfo, ObjectStore
+from runlog.remote.store import ObjectInfo, ObjectStore, RemoteError
 from runlog.remote.urls import RemoteURL
 
 try:
@@ -66,12 +66,12 @@ _MANIFEST_VERSION = 1
 def key_to_parts(rel: str) -> list[str] | None:
     """The path segments of a key relative to the root, or None when it cannot be a file
     inside the tree (empty, `.`/`..`, an empty segment, NUL, a name the mirror uses)."""
-    parts = rel.split("/")
-    if not rel or any(
-        p in ("", ".", "..") or "\x00" in p or p.startswith(_TMP) or len(p.encode()) > 255
-        for p in parts
-    ):
+    if not rel or "\x00" in rel:
         return None
+    parts = rel.split("/")
+    for p in parts:  # a plain loop: this runs for every listed object on every poll
+        if p in ("", ".", "..") or p.startswith(_TMP) or (len(p) > 63 and len(p.encode()) > 255):
+            return None
     return parts
 
 
@@ -201,36 +201,47 @@ class Mirror:
 
     def sync(self) -> SyncReport:
         """Bring the tree up to date with one listing; raises RemoteError when the store
-        cannot be listed (the tree is then left as it was)."""
+        cannot be listed (the tree is then left as it was). The objects to fetch are fetched
+        concurrently (one request each)."""
         start = time.monotonic()
-        listing = self.store.list()
+        listing = self.store.list_objects()
         with self._locked():
             self.root.mkdir(parents=True, exist_ok=True)
             loaded = self._load_manifest()
             objects = dict(loaded)
             counts = {"whole": 0, "ranged": 0, "placeholder": 0, "removed": 0, "bytes": 0}
             skipped: list[str] = []
-            dirs: set[Path] = set()
-            files: dict[Path, str] = {}
+            rels: dict[str, str] = {}
             for key in sorted(listing):
-                path = self.path_of(key)
-                if path is None:
+                rel = self._rel(key)
+                if rel is None or key_to_parts(rel) is None:
                     skipped.append(f"{self.url.key_url(key)}: not a name a file can have here")
                     continue
-                files[path] = key
-                dirs.update(path.parents)
-            for path, key in files.items():
-                if path in dirs:
+                rels[rel] = key
+            folders: set[str] = set()
+            for rel in rels:
+                cut = rel.find("/")
+                while cut != -1:
+                    folders.add(rel[:cut])
+                    cut = rel.find("/", cut + 1)
+            fetches: list[_Fetch] = []
+            root = str(self.root)
+            for rel, key in rels.items():
+                if rel in folders:
                     skipped.append(
                         f"{self.url.key_url(key)}: both an object and a folder; the folder is kept"
                     )
                     continue
                 try:
-                    self._sync_object(listing[key], path, objects, counts)
+                    fetch = self._plan(listing[key], f"{root}/{rel}", objects, counts)
                 except OSError as exc:
                     skipped.append(f"{self.url.key_url(key)}: cannot be mirrored ({exc})")
-            listed = {key for key in listing}
-            for key in [k for k in objects if self._rel(k) is not None and k not in listed]:
+                    continue
+                if fetch is not None:
+                    fetches.append(fetch)
+            again = self._fetch(fetches, objects, counts, skipped)
+            self._fetch(again, objects, counts, skipped)
+            for key in [k for k in objects if self._rel(k) is not None and k not in listing]:
                 del objects[key]
                 path = self.path_of(key)
                 if path is not None and _remove(path, self.root):
@@ -250,16 +261,19 @@ class Mirror:
             seconds=time.monotonic() - start,
         )
 
-    def _sync_object(
+    def _plan(
         self,
         info: ObjectInfo,
-        path: Path,
+        where: str,
         objects: dict[str, tuple[str | None, int, float]],
         counts: dict[str, int],
-    ) -> None:
+    ) -> _Fetch | None:
+        """What bringing one object up to date takes: nothing (None: unchanged, or a
+        placeholder written here), or a fetch. `where` is its tree path (a string: this runs
+        for every listed object on every poll, and a Path costs more than the stat)."""
         known = objects.get(info.key)
         try:
-            local_size: int | None = os.stat(path).st_size
+            local_size: int | None = os.stat(where).st_size
         except FileNotFoundError:
             local_size = None
         # Without an ETag (some stores), the modification time stands in for it.
@@ -271,35 +285,51 @@ class Mirror:
             and local_size == info.size
         )
         if same:
-            return
+            return None
+        path = Path(where)
         path.parent.mkdir(parents=True, exist_ok=True)
         if not _downloaded(path.name, info.size):
             _write_atomic(path, None, size=info.size)
             counts["placeholder"] += 1
-        elif path.name in _LOGS and local_size and info.size > local_size:
-            start = max(0, local_size - OVERLAP)
-            data = self.store.get(info.key, start)
-            counts["ranged" if start else "whole"] += 1
+            _done(info, path, objects)
+            return None
+        if path.name in _LOGS and local_size and info.size > local_size:
+            return _Fetch(info, path, max(0, local_size - OVERLAP), local_size)
+        return _Fetch(info, path, 0, 0)
+
+    def _fetch(
+        self,
+        fetches: list[_Fetch],
+        objects: dict[str, tuple[str | None, int, float]],
+        counts: dict[str, int],
+        skipped: list[str],
+    ) -> list[_Fetch]:
+        """Fetch and write; returns the tails whose overlap did not match (to read whole)."""
+        results = self.store.get_many([(f.info.key, f.start) for f in fetches])
+        again: list[_Fetch] = []
+        for fetch, data in zip(fetches, results, strict=True):
+            if isinstance(data, RemoteError):
+                skipped.append(f"{self.url.key_url(fetch.info.key)}: {data}")
+                continue
+            counts["ranged" if fetch.start else "whole"] += 1
             counts["bytes"] += len(data)
-            overlap = local_size - start
-            if data[:overlap] == _read_range(path, start, overlap):
-                with open(path, "ab") as handle:
-                    handle.write(data[overlap:])
-            elif start == 0:
-                _write_atomic(path, data)
-            else:
-                data = self.store.get(info.key)
-                counts["whole"] += 1
-                counts["bytes"] += len(data)
-                _write_atomic(path, data)
-        else:
-            data = self.store.get(info.key)
-            counts["whole"] += 1
-            counts["bytes"] += len(data)
-            _write_atomic(path, data)
-        if info.mtime > 0:
-            os.utime(path, (info.mtime, info.mtime))
-        objects[info.key] = (info.etag, info.size, info.mtime)
+            try:
+                if fetch.mirrored:
+                    overlap = fetch.mirrored - fetch.start
+                    if data[:overlap] == _read_range(fetch.path, fetch.start, overlap):
+                        with open(fetch.path, "ab") as handle:
+                            handle.write(data[overlap:])
+                    elif fetch.start == 0:
+                        _write_atomic(fetch.path, data)
+                    else:  # the old bytes changed: not an append, read it whole
+                        again.append(_Fetch(fetch.info, fetch.path, 0, 0))
+                        continue
+                else:
+                    _write_atomic(fetch.path, data)
+                _done(fetch.info, fetch.path, objects)
+            except OSError as exc:
+                skipped.append(f"{self.url.key_url(fetch.info.key)}: cannot be mirrored ({exc})")
+        return again
 
     # -- deleting (pruning) ----------------------------------------------------------------
 
@@ -334,6 +364,23 @@ class Mirror:
     def can_prune(self) -> bool:
         """Whether the store reported an identity for every object (a prune needs one)."""
         return all(etag is not None for etag, _, _ in self._objects.values())
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    """An object to fetch from byte `start`; `mirrored` > 0 for a tail: the bytes the tree
+    holds, of which those from `start` must equal the first fetched ones."""
+
+    info: ObjectInfo
+    path: Path
+    start: int
+    mirrored: int
+
+
+def _done(info: ObjectInfo, path: Path, objects: dict[str, tuple[str | None, int, float]]) -> None:
+    if info.mtime > 0:
+        os.utime(path, (info.mtime, info.mtime))
+    objects[info.key] = (info.etag, info.size, info.mtime)
 
 
 def _safe(segment: str) -> str:

@@ -164,7 +164,7 @@ class ObjectStore:
         # Some filesystems (memory://) root their paths at "/".
         return path.lstrip("/").removeprefix(self.url.bucket + "/")
 
-    def list(self) -> dict[str, ObjectInfo]:
+    def list_objects(self) -> dict[str, ObjectInfo]:
         """Every object under the root: one recursive listing (paged by the client)."""
         try:
             self.fs.invalidate_cache()
@@ -186,6 +186,23 @@ class ObjectStore:
         except Exception as exc:
             raise self.error(exc, f"cannot read {key} under") from None
         return data
+
+    def get_many(self, wanted: list[tuple[str, int]]) -> list[bytes | RemoteError]:
+        """`get(key, start)` for each (key, start), sent concurrently where the client can
+        (fsspec's cat_ranges: one request each, in batches); a failure is returned in place."""
+        if not wanted:
+            return []
+        paths = [self._path(key) for key, _ in wanted]
+        starts = [start or None for _, start in wanted]
+        try:
+            found = self.fs.cat_ranges(paths, starts, [None] * len(paths), on_error="return")
+        except Exception as exc:
+            error = self.error(exc, "cannot read objects under")
+            return [error] * len(wanted)
+        return [
+            data if isinstance(data, bytes) else self.error(data, f"cannot read {key} under")
+            for (key, _), data in zip(wanted, found, strict=True)
+        ]
 
     def head(self, key: str) -> ObjectInfo | None:
         """The object's identity now (one HEAD), or None when it is gone."""
