@@ -149,3 +149,22 @@ def test_poll_makes_a_local_root_polled_and_the_sidebar_says_so(
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
     assert not at.exception
     assert "polling every 2 s (--poll)" in every_text(at)
+
+
+def test_compare_on_a_bucket_says_what_it_says_on_the_same_local_runs(
+    s3: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = Path(__file__).resolve().parent.parent / "sample_runs"
+    s3.put_tree(samples, "runs")
+    remote = page(s3, monkeypatch, compare="cartpole/v1,cartpole/v2")
+    assert not remote.exception
+    monkeypatch.setenv("RUNLOG_ROOT", str(samples))
+    local = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    local.query_params["compare"] = "cartpole/v1,cartpole/v2"
+    local.run()
+
+    def headline(at: AppTest) -> list[str]:
+        return [str(m.value) for m in at.markdown if "seed pairs" in str(m.value)]
+
+    assert headline(remote) == headline(local)
+    assert "beats" in headline(remote)[0] and "n = 3 runs each." in headline(remote)[0]
