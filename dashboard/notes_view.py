@@ -24,6 +24,7 @@ import streamlit as st
 from dashboard.context import AppContext
 from dashboard.text import md_code
 from runlog.errors import NotesError, OutsideRootError
+from runlog.format.layout import notes_path
 from runlog.format.notes import (
     MAX_NOTE_LENGTH,
     ConflictError,
@@ -32,6 +33,7 @@ from runlog.format.notes import (
     UnreadableNotesError,
 )
 from runlog.read.catalog import RunSummary
+from runlog.remote.store import RemoteError
 
 SAVE_LABEL = "Save notes"
 OVERWRITE_LABEL = "Save mine over theirs"
@@ -52,24 +54,16 @@ def render(ctx: AppContext, rel: str) -> None:
     with st.expander(
         "Notes & tags", icon=":material/sell:", expanded=bool(tags or note or pending)
     ):
-        if ctx.read_only or ctx.remote is not None:
-            _read_only(tags, note, remote=ctx.remote is not None)
+        if ctx.read_only:
+            _read_only(tags, note)
         else:
             _editor(ctx, rel, summary)
 
 
-def _read_only(tags: tuple[str, ...], note: str, *, remote: bool = False) -> None:
-    # A remote root's runlog.json is shown from the mirror; writing it back is not built yet.
-    why = (
-        "Runs in an object store: shown here, edited where the run is written"
-        if remote
-        else "Read-only: they cannot be edited here"
-    )
+def _read_only(tags: tuple[str, ...], note: str) -> None:
     if not tags and not note:
-        st.caption(f"No tags or note. ({why}.)")
+        st.caption("No tags or note. (Read-only: they cannot be edited here.)")
         return
-    if remote:
-        st.caption(f"{why}.")
     if tags:
         st.markdown("**Tags** " + " ".join(md_code(tag) for tag in tags))
     if note:
@@ -243,8 +237,16 @@ def _save(ctx: AppContext, rel: str, over: NotesFile | None = None) -> None:
         st.session_state.get(_key(rel, "note"), "") or "",
     )
     confirmed = over is not None or bool(st.session_state.get(_key(rel, "confirm")))
+    provider = ctx.provider()
+
+    def write() -> NotesFile:
+        return provider.save_notes(rel, notes, base.identity, replace_unreadable=confirmed)
+
     try:
-        written = ctx.provider().save_notes(rel, notes, base.identity, replace_unreadable=confirmed)
+        if ctx.remote is None:
+            written = write()
+        else:  # runlog.json goes back to the bucket; a save made there first is a conflict
+            written = ctx.remote.write_back(notes_path(provider.run_path(rel)), write)
     except ConflictError as exc:
         st.session_state[_key(rel, "conflict")] = exc.theirs
         return
@@ -252,8 +254,8 @@ def _save(ctx: AppContext, rel: str, over: NotesFile | None = None) -> None:
         st.session_state[_key(rel, "loaded")] = exc.current
         st.session_state[_key(rel, "message")] = ("error", str(exc))
         return
-    except NotesError as exc:
-        st.session_state[_key(rel, "message")] = ("error", str(exc))
+    except (NotesError, RemoteError) as exc:
+        st.session_state[_key(rel, "message")] = ("error", ctx.shown(str(exc)))
         return
     _load(rel, written)
     st.session_state.pop(_key(rel, "conflict"), None)

@@ -376,19 +376,13 @@ def _notes_run(args: argparse.Namespace, what: str) -> Path:
     """The run directory a notes command writes to: RUN itself, which must be a run (no resolve
     rule: a write goes to the run named, never to one picked for the user)."""
     from runlog.format.rundirs import is_run_dir
-    from runlog.remote.urls import is_url
 
-    if is_url(args.run) and not args.run.lower().startswith("file://"):
-        raise RunlogError(
-            f"{args.run}: tags and notes of runs in object stores cannot be written yet "
-            "(write runlog.json where the run is written)"
-        )
-    path = Path(args.run.removeprefix("file://"))
     if args.read_only or read_only_from_env():
         raise ReadOnlyError(
-            f"refusing to change the {what} of {path}: read-only mode is on (--read-only or "
-            f"{READ_ONLY_ENV}=1)"
+            f"refusing to change the {what} of {args.run}: read-only mode is on (--read-only "
+            f"or {READ_ONLY_ENV}=1)"
         )
+    path = _location(args, args.run)
     if not path.exists():
         raise RunlogError(f"{path} does not exist; give a run directory")
     try:
@@ -404,10 +398,16 @@ def _notes_run(args: argparse.Namespace, what: str) -> Path:
 
 
 def _update(run_dir: Path, change: Callable[[RunNotes], RunNotes], force: bool) -> NotesFile:
+    from runlog.format.layout import notes_path
     from runlog.format.notes import UnreadableNotesError, update_notes
 
-    try:
+    def write() -> NotesFile:
         return update_notes(run_dir, change, replace_unreadable=force)
+
+    remote = next((r for r in _REMOTES if run_dir.is_relative_to(r.local_root)), None)
+    try:
+        # A run in an object store: its runlog.json is fetched fresh, changed, put back.
+        return write() if remote is None else remote.write_back(notes_path(run_dir), write)
     except UnreadableNotesError as exc:
         raise RunlogError(f"{exc}; add --force to replace it (what it holds is lost)") from None
 
@@ -429,7 +429,7 @@ def _cmd_tag(args: argparse.Namespace) -> int:
     for tag in missing:
         _note(f"{run_dir} had no tag {tag!r}")
     now = written.notes.tags
-    print(f"{run_dir}: " + (f"tags {', '.join(now)}" if now else "no tags"))
+    _out(f"{run_dir}: " + (f"tags {', '.join(now)}" if now else "no tags"))
     return EXIT_OK
 
 
@@ -438,7 +438,7 @@ def _cmd_note(args: argparse.Namespace) -> int:
     text: str = args.text
     written = _update(run_dir, lambda notes: replace(notes, note=text), args.force)
     length = len(written.notes.note)
-    print(f"{run_dir}: " + (f"note saved ({length:,} characters)" if length else "note cleared"))
+    _out(f"{run_dir}: " + (f"note saved ({length:,} characters)" if length else "note cleared"))
     return EXIT_OK
 
 

@@ -22,6 +22,7 @@ from runlog.provider import RunProvider
 from runlog.prune import apply_prune, plan_prune_tree
 from runlog.remote.mirror import OVERLAP, key_to_parts
 from runlog.remote.roots import RemoteRoot, forget_remotes, open_remote
+from runlog.remote.store import RemoteError
 from runlog.remote.urls import (
     RemoteURL,
     StorageOptionError,
@@ -476,15 +477,42 @@ def test_cache_info_counts_the_mirror_and_clear_removes_it(
     assert json.loads(capsys.readouterr().out)["mirror_bytes"] == 0
 
 
-def test_tags_of_a_remote_run_are_refused_in_one_line(
+def test_tags_and_notes_of_a_remote_run_are_written_back_to_the_bucket(
     s3: Bucket, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     uploaded(s3, tmp_path, runs=1)
-    before = s3.keys("runs")
-    assert main(["tag", s3.url(f"runs/{RUN}"), "baseline"]) == 1
-    err = capsys.readouterr().err
-    assert "tags and notes of runs in object stores cannot be written yet" in err
-    assert s3.keys("runs") == before
+    url = s3.url(f"runs/{RUN}")
+    assert main(["tag", url, "baseline", "seed-sweep"]) == 0
+    assert capsys.readouterr().out.strip() == f"{url}: tags baseline, seed-sweep"
+    assert json.loads(s3.get(f"runs/{RUN}/runlog.json"))["tags"] == ["baseline", "seed-sweep"]
+    # Someone else changes them in the bucket; the next command starts from theirs.
+    theirs = json.loads(s3.get(f"runs/{RUN}/runlog.json"))
+    theirs["note"] = "set on another machine"
+    s3.put(f"runs/{RUN}/runlog.json", json.dumps(theirs).encode())
+    assert main(["tag", url, "--remove", "seed-sweep"]) == 0
+    capsys.readouterr()
+    stored = json.loads(s3.get(f"runs/{RUN}/runlog.json"))
+    assert stored["tags"] == ["baseline"] and stored["note"] == "set on another machine"
+    forget_remotes()
+    (record,) = [r for r in ls_json(capsys, s3.url()) if r["rel"] == RUN]
+    assert record["tags"] == ["baseline"] and record["note"] == "set on another machine"
+    assert main(["--read-only", "note", url, "x"]) == 2
+    assert json.loads(s3.get(f"runs/{RUN}/runlog.json"))["note"] == "set on another machine"
+
+
+def test_a_failed_write_back_leaves_the_mirror_as_the_bucket_has_it(
+    s3: Bucket, tmp_path: Path
+) -> None:
+    from runlog.format.layout import notes_path
+    from runlog.format.notes import RunNotes, update_notes
+
+    uploaded(s3, tmp_path, runs=1)
+    root = open_root(s3)
+    path = notes_path(root.local_root / RUN)
+    s3.fs.rm(s3.name, recursive=True)  # the bucket goes away between the read and the write
+    with pytest.raises(RemoteError):
+        root.write_back(path, lambda: update_notes(path.parent, lambda _: RunNotes(("x",), "")))
+    assert not path.exists()  # the tree shows what the store has: no runlog.json
 
 
 def test_a_store_without_etags_is_synced_by_size_and_time_and_cannot_be_pruned(

@@ -3,6 +3,7 @@ with AppTest: the table, a run, pruning from the bucket, read-only, and a store 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -79,9 +80,36 @@ def test_a_run_of_a_bucket_opens_with_its_figures(
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Episodes"] == "120"
-    # Notes of a remote run are shown, not edited.
-    assert "Runs in an object store" in every_text(at)
-    assert not [b for b in at.button if b.key and b.key.startswith("notes.save")]
+
+
+def notes_key(rel: str, what: str) -> str:
+    return f"notes.{what}:{rel}"
+
+
+def test_notes_saved_in_the_page_go_to_the_bucket_and_a_save_there_first_is_a_conflict(
+    s3: Bucket, tree: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard import notes_view
+
+    rel = tree[0]
+    key = f"runs/{rel}/runlog.json"
+    at = page(s3, monkeypatch, run=rel)
+    at.multiselect(key=notes_key(rel, "tags")).set_value(["baseline"]).run()
+    at.text_area(key=notes_key(rel, "note")).set_value("mine").run()
+    next(b for b in at.button if b.label == notes_view.SAVE_LABEL).click().run()
+    assert not at.exception
+    stored = json.loads(s3.get(key))
+    assert (stored["tags"], stored["note"]) == (["baseline"], "mine")
+
+    # Another machine saves in the bucket; this tab's next save must not overwrite it.
+    stored["note"] = "theirs"
+    s3.put(key, json.dumps(stored).encode())
+    at.text_area(key=notes_key(rel, "note")).set_value("mine, again").run()
+    next(b for b in at.button if b.label == notes_view.SAVE_LABEL).click().run()
+    assert not at.exception
+    assert json.loads(s3.get(key))["note"] == "theirs"  # nothing written over it
+    assert any("Not saved" in str(w.value) for w in at.warning)
+    assert "theirs" in [str(c.value) for c in at.code]
 
 
 def test_pruning_a_bucket_from_the_ui_deletes_exactly_the_preview(

@@ -331,6 +331,60 @@ class Mirror:
                 skipped.append(f"{self.url.key_url(fetch.info.key)}: cannot be mirrored ({exc})")
         return again
 
+    # -- one object: writing back (tags and notes) ------------------------------------------
+
+    def _record(self, key: str, entry: tuple[str | None, int, float] | None) -> None:
+        """Set (or drop) one manifest entry, on disk too (called under `_locked`)."""
+        objects = self._load_manifest()
+        if entry is None:
+            objects.pop(key, None)
+        else:
+            objects[key] = entry
+        self._save_manifest(objects)
+        self._objects = {k: v for k, v in objects.items() if self._rel(k) is not None}
+
+    def refresh(self, path: Path, *, force: bool = False) -> bool:
+        """Bring one tree file up to date with its object now (a HEAD, and a GET when it
+        changed, is gone locally, or `force`); returns whether the tree file changed."""
+        key = self._own_key(path)
+        now = self.store.head(key)
+        with self._locked():
+            known = self._objects.get(key)
+            if now is None:  # the store has no such object: neither has the tree
+                if known is not None:
+                    self._record(key, None)
+                return _remove(path, self.root)
+            try:
+                local_size: int | None = os.stat(path).st_size
+            except FileNotFoundError:
+                local_size = None
+            same = known is not None and known[:2] == (now.etag, now.size)
+            if same and local_size == now.size and not force:
+                return False
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(path, self.store.get(key))
+            if now.mtime > 0:
+                os.utime(path, (now.mtime, now.mtime))
+            self._record(key, (now.etag, now.size, now.mtime))
+            return True
+
+    def upload(self, path: Path) -> None:
+        """Write a tree file back to its object (one PUT, one HEAD for its new identity)."""
+        key = self._own_key(path)
+        with self._locked():
+            info = self.store.put(key, path.read_bytes())
+            if info is None:
+                raise RemoteError(f"{self.url.key_url(key)} is gone right after it was written")
+            if info.mtime > 0:
+                os.utime(path, (info.mtime, info.mtime))
+            self._record(key, (info.etag, info.size, info.mtime))
+
+    def _own_key(self, path: Path) -> str:
+        key = self.key_of(path)
+        if key is None:
+            raise RemoteError(f"{self.shown(str(path))} is not an object of {self.url}")
+        return key
+
     # -- deleting (pruning) ----------------------------------------------------------------
 
     def remover(self) -> Callable[[Path], str | None]:

@@ -17,8 +17,9 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from runlog.remote.mirror import Mirror, SyncReport
 from runlog.remote.store import ObjectStore, RemoteError
@@ -32,6 +33,8 @@ __all__ = [
     "mirrors_bytes",
     "open_remote",
 ]
+
+T = TypeVar("T")
 
 DEFAULT_POLL_INTERVAL = 5.0
 """Seconds between two listings of a remote root."""
@@ -73,6 +76,21 @@ class RemoteRoot:
         self.problem = None
         self.last = report
         return report
+
+    def write_back(self, path: Path, write: Callable[[], T]) -> T:
+        """Run `write`, which writes the tree file `path` (a run's runlog.json), between a
+        refresh of `path` from the store (so a save made elsewhere is what `write` sees: its
+        conflict check then fires) and an upload of the result. When the upload fails, the
+        tree file is put back as the store has it and the RemoteError is raised."""
+        self.mirror.refresh(path)
+        result = write()
+        try:
+            self.mirror.upload(path)
+        except (RemoteError, OSError):
+            with contextlib.suppress(RemoteError, OSError):
+                self.mirror.refresh(path, force=True)
+            raise
+        return result
 
     def start_polling(self, interval: float = DEFAULT_POLL_INTERVAL) -> None:
         """Sync every `interval` seconds in a daemon thread (a second call changes nothing)."""
