@@ -154,6 +154,33 @@ def _missing_root(settings: Settings, problem: str) -> None:
     _wait_for_root(str(settings.root))
 
 
+def _remote_opening() -> None:
+    """The first sync of a remote root runs in its thread: say how far it is, and show the
+    runs once it is done (or why it failed, while it keeps trying)."""
+    st.title("runlog")
+    _opening_progress()
+
+
+@st.fragment(run_every=0.5)
+def _opening_progress() -> None:
+    settings = parse_settings(sys.argv[1:], os.environ)
+    remote = settings.context().remote
+    if remote is None or remote.ready.is_set():
+        st.rerun(scope="app")
+        return
+    if remote.problem:
+        st.error(remote.problem, icon=":material/cloud_off:")
+        st.caption(
+            f"Trying again every {remote.interval or 5:g} s. Credentials come from the "
+            "environment (`AWS_PROFILE`, `AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`) or "
+            "`--storage-option KEY=VALUE`."
+        )
+        return
+    progress = remote.mirror.progress
+    share = progress.fetched / progress.to_fetch if progress.to_fetch else 0.0
+    st.progress(share, text=f"Opening {md_code(str(remote.url))}: {progress.label()}")
+
+
 def _remote_unavailable(settings: Settings, problem: str) -> None:
     st.title("runlog")
     st.error(problem, icon=":material/cloud_off:")
@@ -192,6 +219,9 @@ def main() -> None:
 
     if ctx.remote_problem is not None:
         _remote_unavailable(settings, ctx.remote_problem)
+        return
+    if ctx.remote is not None and not ctx.remote.ready.is_set():
+        _remote_opening()
         return
     problem = root_problem(ctx.root)
     if problem is not None:

@@ -68,9 +68,9 @@ class Settings:
     """Why the root URL given cannot be used (no bucket, credentials in it), or None."""
 
     def context(self) -> AppContext:
-        """The context of one script run. A remote root is opened (listed and mirrored) on
-        first use in the process and polled from then on; if it cannot be listed, the context
-        carries the one-line reason in `remote_problem`."""
+        """The context of one script run. A remote root is started on first use in the process
+        (listed, mirrored and then polled in its own thread: `remote.ready` says when the tree
+        holds it); a store that cannot be made gives the one-line reason in `remote_problem`."""
         common = {
             "read_only": self.read_only,
             "live_window": self.live_window,
@@ -83,17 +83,17 @@ class Settings:
             return AppContext(root=self.root, remote_problem=self.remote_error, **common)  # type: ignore[arg-type]
         if self.remote is None:
             return AppContext(root=self.root, **common)  # type: ignore[arg-type]
-        from runlog.remote.roots import open_remote
+        from runlog.remote.roots import start_remote
 
         try:
-            remote = open_remote(
+            remote = start_remote(
                 self.remote,
                 dict(self.storage_options),
                 cache=None if self.no_cache else cache_dir(),
+                interval=self.poll_interval,
             )
         except RunlogError as exc:
             return AppContext(root=self.root, remote_problem=str(exc), **common)  # type: ignore[arg-type]
-        remote.start_polling(self.poll_interval)
         return AppContext(root=remote.local_root, remote=remote, **common)  # type: ignore[arg-type]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +17,10 @@ from test_remote import make_tree
 
 import dashboard.prune_view as pv
 from runlog.provider import forget_providers
+from runlog.read.index import cache_dir
 from runlog.read.watch import stop_all_watchers
-from runlog.remote.roots import forget_remotes
+from runlog.remote.roots import RemoteRoot, forget_remotes, start_remote
+from runlog.remote.urls import RemoteURL, parse_url
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 TIMEOUT = 60
@@ -45,8 +48,22 @@ def tree(s3: Bucket, tmp_path: Path) -> list[str]:
     return rels
 
 
+def started(url: str) -> RemoteRoot:
+    """The root as the dashboard starts it (same registry entry), once its first sync ended:
+    the page shows a progress bar until then (test_the_page_says_how_far_opening_is)."""
+    parsed = parse_url(url)
+    assert isinstance(parsed, RemoteURL)
+    root = start_remote(parsed, cache=cache_dir())
+    deadline = time.monotonic() + 60  # a hang guard
+    while not root.ready.is_set() and root.problem is None:
+        assert time.monotonic() < deadline, "the first sync never ended"
+        time.sleep(0.05)
+    return root
+
+
 def page(s3: Bucket, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:
     monkeypatch.setenv("RUNLOG_ROOT", s3.url())
+    started(s3.url())
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     for key, value in params.items():
         at.query_params[key] = value
@@ -147,6 +164,7 @@ def test_a_bucket_that_does_not_exist_is_one_clear_error(
     s3: Bucket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RUNLOG_ROOT", "s3://runlog-missing-bucket/runs")
+    assert not started("s3://runlog-missing-bucket/runs").ready.is_set()
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
     assert not at.exception
     (error,) = [str(e.value) for e in at.error]
@@ -196,3 +214,38 @@ def test_compare_on_a_bucket_says_what_it_says_on_the_same_local_runs(
 
     assert headline(remote) == headline(local)
     assert "beats" in headline(remote)[0] and "n = 3 runs each." in headline(remote)[0]
+
+
+def test_the_page_says_how_far_opening_a_bucket_is(
+    s3: Bucket, tree: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the first sync ends, the page shows its progress, not an empty table. Here the
+    sync waits for the mirror's lock, held as another process (a `runlog` CLI) would."""
+    import fcntl
+
+    monkeypatch.setenv("RUNLOG_ROOT", s3.url())
+    parsed = parse_url(s3.url())
+    assert isinstance(parsed, RemoteURL)
+    base = cache_dir() / "remote" / "s3" / s3.name
+    base.mkdir(parents=True)
+    with open(base / "lock", "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        root = start_remote(parsed, cache=cache_dir())
+        deadline = time.monotonic() + 60  # a hang guard
+        while root.mirror.progress.listed < 0:
+            assert time.monotonic() < deadline, "the listing never ended"
+            time.sleep(0.05)
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+        assert not at.exception
+        assert not at.dataframe  # no table yet
+        (bar,) = at.get("progress")
+        text = str(bar.proto.text)
+        assert text.startswith(f"Opening `{s3.url()}`: ")
+        assert f"{len(s3.keys('runs'))} objects listed" in text
+        assert not root.ready.is_set()
+    while not root.ready.is_set():  # the lock is released: the first sync ends
+        assert time.monotonic() < deadline, "the first sync never ended"
+        time.sleep(0.05)
+    at.run()
+    table = next(df.value for df in at.dataframe if "rel" in df.value.columns)
+    assert sorted(table["rel"]) == sorted(tree)

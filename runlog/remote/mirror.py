@@ -49,13 +49,15 @@ try:
 except ImportError:  # pragma: no cover - Windows: the thread lock alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["OVERLAP", "Mirror", "SyncReport", "key_to_parts"]
+__all__ = ["OVERLAP", "Mirror", "SyncProgress", "SyncReport", "key_to_parts"]
 
 OVERLAP = 1024
 """Bytes of a grown log fetched again to check that its old bytes are unchanged."""
 SMALL_JSON = 1 << 20
 """Other *.json objects up to this size are downloaded; larger ones are placeholders."""
 
+_CHUNK = 256
+"""Objects fetched per batch (sent concurrently); progress is reported between batches."""
 _DOWNLOADED = frozenset({METADATA_FILE, CONFIG_FILE, NOTES_FILE, TRAIN_LOG, EVAL_LOG})
 _LOGS = frozenset({TRAIN_LOG, EVAL_LOG})
 _TMP = ".runlog-tmp-"
@@ -73,6 +75,24 @@ def key_to_parts(rel: str) -> list[str] | None:
         if p in ("", ".", "..") or p.startswith(_TMP) or (len(p) > 63 and len(p.encode()) > 255):
             return None
     return parts
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """A sync under way: listing, then fetching `fetched` of `to_fetch` objects."""
+
+    listed: int = -1
+    """Objects listed (-1 while the listing runs)."""
+    to_fetch: int = 0
+    fetched: int = 0
+
+    def label(self) -> str:
+        if self.listed < 0:
+            return "listing the objects"
+        return (
+            f"{self.listed:,} objects listed; fetched {self.fetched:,} of {self.to_fetch:,} "
+            "(logs, metadata, configs: checkpoints are not downloaded)"
+        )
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,8 @@ class Mirror:
         self._lock = threading.Lock()
         self._objects: dict[str, tuple[str | None, int, float]] = {}
         self.syncs = 0
+        self.progress = SyncProgress()
+        """Where the sync under way is (replaced as it goes: read it from any thread)."""
 
     # -- paths --------------------------------------------------------------------------
 
@@ -204,7 +226,9 @@ class Mirror:
         cannot be listed (the tree is then left as it was). The objects to fetch are fetched
         concurrently (one request each)."""
         start = time.monotonic()
+        self.progress = SyncProgress()
         listing = self.store.list_objects()
+        self.progress = SyncProgress(len(listing))
         with self._locked():
             self.root.mkdir(parents=True, exist_ok=True)
             loaded = self._load_manifest()
@@ -239,7 +263,12 @@ class Mirror:
                     continue
                 if fetch is not None:
                     fetches.append(fetch)
-            again = self._fetch(fetches, objects, counts, skipped)
+            self.progress = SyncProgress(len(listing), len(fetches))
+            again: list[_Fetch] = []
+            for first in range(0, len(fetches), _CHUNK):
+                chunk = fetches[first : first + _CHUNK]
+                again += self._fetch(chunk, objects, counts, skipped)
+                self.progress = SyncProgress(len(listing), len(fetches), first + len(chunk))
             self._fetch(again, objects, counts, skipped)
             for key in [k for k in objects if self._rel(k) is not None and k not in listing]:
                 del objects[key]

@@ -32,6 +32,7 @@ __all__ = [
     "forget_remotes",
     "mirrors_bytes",
     "open_remote",
+    "start_remote",
 ]
 
 T = TypeVar("T")
@@ -51,6 +52,9 @@ class RemoteRoot:
         """The last sync's failure in one line (the tree keeps its last good state), or None."""
         self.last: SyncReport | None = None
         self.interval: float | None = None
+        self.ready = threading.Event()
+        """Set once a sync has succeeded: the tree holds the root (until then it may be empty
+        or partial, and a front end shows `mirror.progress` instead)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -75,6 +79,7 @@ class RemoteRoot:
             return None
         self.problem = None
         self.last = report
+        self.ready.set()
         return report
 
     def write_back(self, path: Path, write: Callable[[], T]) -> T:
@@ -93,7 +98,8 @@ class RemoteRoot:
         return result
 
     def start_polling(self, interval: float = DEFAULT_POLL_INTERVAL) -> None:
-        """Sync every `interval` seconds in a daemon thread (a second call changes nothing)."""
+        """Sync every `interval` seconds in a daemon thread, at once if no sync has succeeded
+        yet (a second call changes nothing)."""
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return
@@ -105,6 +111,8 @@ class RemoteRoot:
             self._thread.start()
 
     def _poll(self) -> None:
+        if not self.ready.is_set():
+            self.sync()
         while not self._stop.wait(self.interval or DEFAULT_POLL_INTERVAL):
             self.sync()
 
@@ -155,8 +163,31 @@ def open_remote(
             return root
         root = RemoteRoot(ObjectStore(url, opts), cache if cache is not None else _temp_cache())
         root.last = root.mirror.sync()
+        root.ready.set()
         _REGISTRY[key] = root
         return root
+
+
+def start_remote(
+    url: RemoteURL,
+    options: Mapping[str, object] | None = None,
+    *,
+    cache: Path | None = None,
+    interval: float = DEFAULT_POLL_INTERVAL,
+) -> RemoteRoot:
+    """The process-wide remote root of `url`, returned at once and synced and polled in its
+    thread (a dashboard: the page shows `mirror.progress` until `ready`, and `problem` if the
+    store refuses). Raises RemoteError only when no store can be made (a missing extra)."""
+    opts = dict(options or {})
+    key = (str(url), tuple(sorted((k, repr(v)) for k, v in opts.items())), str(cache))
+    with _REGISTRY_LOCK:
+        root = _REGISTRY.get(key)
+        if root is None:
+            store = ObjectStore(url, opts)
+            root = RemoteRoot(store, cache if cache is not None else _temp_cache())
+            _REGISTRY[key] = root
+    root.start_polling(interval)
+    return root
 
 
 def forget_remotes() -> None:
