@@ -543,3 +543,19 @@ def test_a_store_without_etags_is_synced_by_size_and_time_and_cannot_be_pruned(
     finally:
         fs.rm(bucket, recursive=True)
         forget_remotes()
+
+
+def test_sweep_and_index_on_a_url_agree_with_the_local_tree(
+    s3: Bucket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3.put_tree(SAMPLE_RUNS / "cartpole" / "sweep", "runs/cartpole/sweep")
+    assert main(["index", s3.url()]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"indexed 12 runs under {s3.url()} in ")
+    assert os.environ["RUNLOG_CACHE_DIR"] not in out.split(";")[0]
+    assert main(["sweep", "--json", s3.url("runs/cartpole/sweep")]) == 0
+    remote = json.loads(capsys.readouterr().out)
+    assert main(["sweep", "--json", str(SAMPLE_RUNS / "cartpole" / "sweep")]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert remote == local
+    assert len(remote["groups"]) == 4 and remote["varying"]
