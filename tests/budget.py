@@ -14,8 +14,16 @@ import os
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"
 DEEP_MINIMUM = 2_000
 DEEP_FACTOR = 10
+MUTATION = os.environ.get("HYPOTHESIS_PROFILE") == "mutation"
+"""scripts/mutation.sh: each mutant runs the properties with a tenth of CI's examples (at
+least MUTATION_MINIMUM), or one module takes a night; a mutant only they would kill can survive."""
+MUTATION_MINIMUM = 20
 
 
 def examples(n: int) -> int:
     """The example budget of a property that CI runs `n` times."""
-    return max(DEEP_MINIMUM, n * DEEP_FACTOR) if DEEP else n
+    if DEEP:
+        return max(DEEP_MINIMUM, n * DEEP_FACTOR)
+    if MUTATION:
+        return min(n, max(MUTATION_MINIMUM, n // 10))
+    return n

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from budget import DEEP, DEEP_MINIMUM
+from budget import DEEP, DEEP_MINIMUM, MUTATION, MUTATION_MINIMUM
 from hypothesis import settings
 
 # The loopback S3 server and buckets for the tests of remote roots (tests/s3fixtures.py).
@@ -21,7 +21,11 @@ settings.register_profile("runlog", deadline=None, derandomize=True, print_blob=
 settings.register_profile(
     "deep", deadline=None, derandomize=False, print_blob=True, max_examples=DEEP_MINIMUM
 )
-settings.load_profile("deep" if DEEP else "runlog")
+# Mutation testing (scripts/mutation.sh): CI's fixed examples, a tenth as many (tests/budget.py).
+settings.register_profile(
+    "mutation", deadline=None, derandomize=True, print_blob=True, max_examples=MUTATION_MINIMUM
+)
+settings.load_profile("deep" if DEEP else "mutation" if MUTATION else "runlog")
 
 
 @pytest.fixture(autouse=True)
