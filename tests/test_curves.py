@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 from budget import examples
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from runlog.analysis.curves import (
@@ -113,6 +113,17 @@ def test_rolling_mean_skips_nan() -> None:
 def test_rolling_mean_rejects_empty_window() -> None:
     with pytest.raises(ValueError, match="window"):
         rolling_mean(np.array([1.0]), 0)
+
+
+def test_a_window_of_one_episode_is_the_series_itself() -> None:
+    assert rolling_mean([1.0, 5.0, -2.0], 1).tolist() == [1.0, 5.0, -2.0]
+
+
+def test_whole_numbers_come_back_as_floats_and_a_table_is_refused() -> None:
+    for out in (smooth([1, 2, 3], "none"), rolling_mean([1, 2, 3], 2), ema([1, 2, 3], 0.5)):
+        assert out.dtype == np.float64
+    with pytest.raises(ValueError, match=r"expected a 1-D series, got shape \(2, 2\)"):
+        ema([[1.0, 2.0], [3.0, 4.0]], 0.5)
 
 
 def test_smooth_dispatches() -> None:
@@ -312,12 +323,30 @@ def test_thinner_rejects_points_that_go_back_in_x() -> None:
         thinner.extend(np.array([4]), {"y": np.zeros(1)})
 
 
+_RAMP = [float(v) for v in range(300)]
+
+
 @settings(max_examples=examples(200), deadline=None)
 @given(
     st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(NAN), st.just(math.inf)), max_size=700),
     st.sampled_from([0.0, 0.3, 0.6, 0.9, 0.999]),
     st.lists(st.integers(0, 700), max_size=5),
 )
+# Every branch of EmaState.extend, whatever the example budget: pieces of 256+ values are
+# smoothed by pandas and folded into the state (with and without a state before them, with
+# non-finite values leading, weight 0, a piece of nothing but NaN after a state and before one).
+@example([1.0] * 300 + [5.0] * 300, 0.9, [300])
+@example([NAN] * 10 + _RAMP + [math.inf] * 5 + _RAMP, 0.6, [0, 305])
+@example(_RAMP * 2, 0.0, [100, 400])
+@example([NAN] * 300 + _RAMP, 0.9, [300])
+@example([3.0] * 10 + [NAN] * 300 + [7.0] * 5, 0.3, [10, 310])
+@example([2.0] * 5 + _RAMP[:256], 0.999, [5])
+# A state of exactly one finite value (its weight sum is 1.0), then non-finite values leading
+# a long piece: they must show the value before them, not NaN.
+@example([3.0, NAN, *_RAMP], 0.5, [1])
+@example([3.0, NAN, *_RAMP], 0.0, [1])
+# A long piece folded into a state, then a short one that continues from the folded state.
+@example(_RAMP * 2, 0.999, [50, 350])
 def test_ema_state_fed_in_pieces_matches_ema(
     values: list[float], weight: float, cuts: list[int]
 ) -> None:
