@@ -189,18 +189,8 @@ def _remote_unavailable(settings: Settings, problem: str) -> None:
         "```\nstreamlit run dashboard/app.py -- --root s3://BUCKET/PREFIX\n```\n"
         "Credentials come from the environment (`AWS_PROFILE`, `AWS_ACCESS_KEY_ID`, "
         "`AWS_ENDPOINT_URL` for S3-compatible stores) or `--storage-option KEY=VALUE`. "
-        f"This root came from {settings.root_source}. The page tries again by itself."
+        f"This root came from {settings.root_source}; restart the dashboard once it is fixed."
     )
-    if settings.remote is not None:
-        _retry_remote()
-
-
-@st.fragment(run_every=5.0)
-def _retry_remote() -> None:
-    # The next script run calls Settings.context(), which tries to open the root again.
-    if st.session_state.get("_runlog_retry_armed"):
-        st.rerun(scope="app")
-    st.session_state["_runlog_retry_armed"] = True
 
 
 @st.fragment(run_every=2.0)
