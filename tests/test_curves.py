@@ -316,6 +316,19 @@ def test_thinner_doubles_its_buckets_as_a_live_run_grows() -> None:
     assert thinner.result().index.tolist() == [0, 3, 6, 8, 9]
 
 
+@pytest.mark.parametrize("x0", [0, 1_000_000, 123_456_789])
+@pytest.mark.parametrize("as_float", [False, True])
+def test_thinner_uses_its_budget_wherever_x_starts(x0: int, as_float: bool) -> None:
+    """A curve whose x starts far from 0 (env steps of a resumed run) is thinned as finely as
+    one starting at 0: the bucket width comes from the span of x, not from its values."""
+    xs = x0 + np.arange(0, 100_000, 7)
+    ys = np.sin(np.arange(len(xs)) / 50.0)
+    thinner = Thinner(["y"], 402)  # 200 buckets of min and max, plus the first and last point
+    thinner.extend(xs + 0.5 if as_float else xs, {"y": ys})
+    kept = len(thinner.result().index)
+    assert 300 <= kept <= 402  # measured 392 at every x0; 4 to 16 with the span taken wrongly
+
+
 def test_thinner_rejects_points_that_go_back_in_x() -> None:
     thinner = Thinner(["y"], 4)
     thinner.extend(np.array([0, 5]), {"y": np.zeros(2)})
