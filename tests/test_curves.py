@@ -329,6 +329,18 @@ def test_thinner_uses_its_budget_wherever_x_starts(x0: int, as_float: bool) -> N
     assert 300 <= kept <= 402  # measured 392 at every x0; 4 to 16 with the span taken wrongly
 
 
+@pytest.mark.parametrize("span", [1e-3, 10.0, 1e9])
+def test_thinner_uses_its_budget_whatever_the_span_of_x(span: float) -> None:
+    """Buckets narrower than 1 for a short float axis (seconds, a fraction of an epoch), wider
+    for a long one: either way at least half the budget is used (bucket widths are powers of
+    two, so between 100 and 200 of the 200 buckets hold points; measured 264, 321 and 240 kept
+    here; 3 and 21 with the width fixed at 1)."""
+    xs = np.linspace(0.0, span, 20_000)
+    thinner = Thinner(["y"], 402)
+    thinner.extend(xs, {"y": np.cos(np.arange(len(xs)) / 30.0)})
+    assert 200 <= len(thinner.result().index) <= 402
+
+
 def test_thinner_rejects_points_that_go_back_in_x() -> None:
     thinner = Thinner(["y"], 4)
     thinner.extend(np.array([0, 5]), {"y": np.zeros(2)})
