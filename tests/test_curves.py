@@ -128,6 +128,7 @@ def test_whole_numbers_come_back_as_floats_and_a_table_is_refused() -> None:
 
 def test_smooth_dispatches() -> None:
     values = np.array([1.0, 3.0, 5.0])
+    assert smooth(values, "ema").tolist() == [1.0, 3.0, 5.0]  # weight 0 by default: unsmoothed
     assert smooth(values, "none").tolist() == [1.0, 3.0, 5.0]
     assert smooth(values, "window", 2).tolist() == [1.0, 2.0, 4.0]
     assert smooth(values, "ema", 0.5).tolist() == pytest.approx(ema(values, 0.5).tolist())
@@ -370,6 +371,9 @@ _RAMP = [float(v) for v in range(300)]
 # a long piece: they must show the value before them, not NaN.
 @example([3.0, NAN, *_RAMP], 0.5, [1])
 @example([3.0, NAN, *_RAMP], 0.0, [1])
+# A long first piece (its state taken from the count of finite values), then more, at a weight
+# whose memory outlasts the piece (0.999**300 = 0.74).
+@example([*_RAMP, 1.0, 2.0, 3.0], 0.999, [300])
 # A long piece folded into a state, then a short one that continues from the folded state.
 @example(_RAMP * 2, 0.999, [50, 350])
 def test_ema_state_fed_in_pieces_matches_ema(
