@@ -51,6 +51,7 @@ from dashboard.settings import (  # noqa: E402
     root_problem,
 )
 from dashboard.text import md_code  # noqa: E402
+from runlog.remote.roots import RemoteRoot  # noqa: E402
 
 # Less empty space above the page title. Headline cards (st.metric) cut a label or value that
 # does not fit with "…" ("1,3…", "finish…"): here it wraps instead, so a figure is never
@@ -154,18 +155,16 @@ def _missing_root(settings: Settings, problem: str) -> None:
     _wait_for_root(str(settings.root))
 
 
-def _remote_opening() -> None:
+def _remote_opening(remote: RemoteRoot) -> None:
     """The first sync of a remote root runs in its thread: say how far it is, and show the
     runs once it is done (or why it failed, while it keeps trying)."""
     st.title("runlog")
-    _opening_progress()
+    _opening_progress(remote)
 
 
 @st.fragment(run_every=0.5)
-def _opening_progress() -> None:
-    settings = parse_settings(sys.argv[1:], os.environ)
-    remote = settings.context().remote
-    if remote is None or remote.ready.is_set():
+def _opening_progress(remote: RemoteRoot) -> None:
+    if remote.ready.is_set():
         st.rerun(scope="app")
         return
     if remote.problem:
@@ -211,7 +210,7 @@ def main() -> None:
         _remote_unavailable(settings, ctx.remote_problem)
         return
     if ctx.remote is not None and not ctx.remote.ready.is_set():
-        _remote_opening()
+        _remote_opening(ctx.remote)
         return
     problem = root_problem(ctx.root)
     if problem is not None:

@@ -59,4 +59,4 @@ class AppContext:
 
     def remover(self) -> Remover | None:
         """What deletes a checkpoint where it is stored, for a remote root (else None)."""
-        return self.remote.mirror.remover() if self.remote is not None else None
+        return self.remote.mirror.delete_unchanged if self.remote is not None else None

@@ -305,7 +305,8 @@ def _location(args: argparse.Namespace, text: str) -> Path:
 
 
 def _remote_of(path: Path) -> RemoteRoot | None:
-    return next((r for r in _REMOTES if path == r.local_root), None)
+    """The remote root this command opened whose mirror holds `path`, if any."""
+    return next((r for r in _REMOTES if path.is_relative_to(r.local_root)), None)
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -404,7 +405,7 @@ def _update(run_dir: Path, change: Callable[[RunNotes], RunNotes], force: bool) 
     def write() -> NotesFile:
         return update_notes(run_dir, change, replace_unreadable=force)
 
-    remote = next((r for r in _REMOTES if run_dir.is_relative_to(r.local_root)), None)
+    remote = _remote_of(run_dir)
     try:
         # A run in an object store: its runlog.json is fetched fresh, changed, put back.
         return write() if remote is None else remote.write_back(notes_path(run_dir), write)
@@ -563,7 +564,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     remote = _remote_of(path)
     # A remote root's checkpoints go from the store first, each only if its ETag and size are
     # still those of the preview (runlog.remote.mirror).
-    remove = None if remote is None else remote.mirror.remover()
+    remove = None if remote is None else remote.mirror.delete_unchanged
     boundary = None if args.follow_symlinks else path
     plans = plan_prune_tree(path, args.keep, root=boundary, include_live=args.include_live)
     deleted: list[Path] = []

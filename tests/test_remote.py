@@ -327,7 +327,7 @@ def test_prune_deletes_from_the_bucket_and_skips_an_object_replaced_since_the_pr
     assert len(plan.delete) == 3
     replaced = f"runs/{rel}/checkpoints/{plan.delete[0].path.name}"
     s3.put(replaced, b"\1" * 96)  # same size, new content: only the ETag tells
-    result = apply_prune(plan, now=time.time() + 3600, remove=root.mirror.remover())
+    result = apply_prune(plan, now=time.time() + 3600, remove=root.mirror.delete_unchanged)
     assert len(result.deleted) == 2 and not result.failed
     ((kept_path, reason),) = result.skipped
     assert kept_path.name == plan.delete[0].path.name
@@ -536,7 +536,7 @@ def test_a_store_without_etags_is_synced_by_size_and_time_and_cannot_be_pruned(
         assert not root.mirror.can_prune()
         run_dir = next((root.local_root / "cartpole" / "v1").iterdir())
         (plan,) = plan_prune_tree(run_dir, 0, root=root.local_root, now=time.time() + 3600)
-        result = apply_prune(plan, now=time.time() + 3600, remove=root.mirror.remover())
+        result = apply_prune(plan, now=time.time() + 3600, remove=root.mirror.delete_unchanged)
         assert not result.deleted
         assert all("reports no identity" in why for _, why in result.skipped)
         assert len([k for k in fs.find(bucket) if "/step_" in k]) == 3

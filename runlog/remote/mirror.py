@@ -30,7 +30,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +133,6 @@ class Mirror:
         self._manifest_path = self.base / "manifest.json"
         self._lock = threading.Lock()
         self._objects: dict[str, tuple[str | None, int, float]] = {}
-        self.syncs = 0
         self.progress = SyncProgress()
         """Where the sync under way is (replaced as it goes: read it from any thread)."""
 
@@ -278,7 +277,6 @@ class Mirror:
             if objects != loaded:
                 self._save_manifest(objects)
             self._objects = {k: v for k, v in objects.items() if self._rel(k) is not None}
-            self.syncs += 1
         return SyncReport(
             objects=len(listing),
             whole_gets=counts["whole"],
@@ -416,12 +414,10 @@ class Mirror:
 
     # -- deleting (pruning) ----------------------------------------------------------------
 
-    def remover(self) -> Callable[[Path], str | None]:
-        """For `apply_prune(..., remove=...)`: delete a tree file's object from the store when
-        its ETag and size are still the ones the tree shows; else the reason it is kept."""
-        return self.delete_unchanged
-
     def delete_unchanged(self, path: Path) -> str | None:
+        """A runlog.prune.Remover: delete a tree file's object from the store when its ETag
+        and size are still the ones the tree shows (one HEAD, then the DELETE); else the
+        reason it is kept."""
         key = self.key_of(path)
         if key is None:
             return f"{self.shown(str(path))} is not an object of {self.url}"

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
+from runlog.read.watch import DEFAULT_POLL_INTERVAL as WATCH_POLL_INTERVAL
 from runlog.remote.mirror import Mirror, SyncReport
 from runlog.remote.store import ObjectStore, RemoteError
 from runlog.remote.urls import RemoteURL
@@ -37,8 +38,9 @@ __all__ = [
 
 T = TypeVar("T")
 
-DEFAULT_POLL_INTERVAL = 5.0
-"""Seconds between two listings of a remote root."""
+DEFAULT_POLL_INTERVAL = WATCH_POLL_INTERVAL
+"""Seconds between two listings of a remote root: the interval a polled local root uses too
+(one `--poll-interval` sets both)."""
 
 
 class RemoteRoot:
@@ -128,6 +130,13 @@ _REGISTRY_LOCK = threading.Lock()
 _TEMP_DIRS: list[Path] = []
 
 
+def _registry_key(
+    url: RemoteURL, options: Mapping[str, object], cache: Path | None
+) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    """One root per URL, storage options and cache directory in a process."""
+    return (str(url), tuple(sorted((k, repr(v)) for k, v in options.items())), str(cache))
+
+
 def _temp_cache() -> Path:
     path = Path(tempfile.mkdtemp(prefix="runlog-mirror-"))
     _TEMP_DIRS.append(path)
@@ -154,7 +163,7 @@ def open_remote(
     so a front end can report it and stop.
     """
     opts = dict(options or {})
-    key = (str(url), tuple(sorted((k, repr(v)) for k, v in opts.items())), str(cache))
+    key = _registry_key(url, opts, cache)
     with _REGISTRY_LOCK:
         root = _REGISTRY.get(key)
         if root is not None:
@@ -179,7 +188,7 @@ def start_remote(
     thread (a dashboard: the page shows `mirror.progress` until `ready`, and `problem` if the
     store refuses). Raises RemoteError only when no store can be made (a missing extra)."""
     opts = dict(options or {})
-    key = (str(url), tuple(sorted((k, repr(v)) for k, v in opts.items())), str(cache))
+    key = _registry_key(url, opts, cache)
     with _REGISTRY_LOCK:
         root = _REGISTRY.get(key)
         if root is None:
