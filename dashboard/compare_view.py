@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -429,7 +429,7 @@ def render(ctx: AppContext) -> None:
             + " (from the sweep view): each group is one entry with its own band."
         )
     for problem in selection.problems:
-        st.warning(problem, icon=":material/block:")
+        st.warning(ctx.shown(problem), icon=":material/block:")
     if not selection.groups:
         _follow(ctx, provider, cursor, ())  # runs appearing under the root still show up
         st.info(
@@ -472,7 +472,7 @@ def render(ctx: AppContext) -> None:
     _overlay_section(provider, runs, smooth, file_stem, figs)
     _summary_section(table, inputs, order, stat, threshold, train_aggs, eval_aggs, file_stem)
     _reliability(table, selection.groups, stat, figs)
-    _config_section(provider, runs)
+    _config_section(provider, runs, ctx.shown)
     drawn: _Follow | None = st.session_state.get(_FOLLOW_KEY)
     if drawn is not None:  # the pause between two full draws counts from the end of this one
         st.session_state[_FOLLOW_KEY] = replace(drawn, drawn_at=time.monotonic())
@@ -1038,7 +1038,9 @@ def _cell(value: object) -> str:
     return json.dumps(value)
 
 
-def _config_section(provider: RunProvider, runs: Sequence[RunData]) -> None:
+def _config_section(
+    provider: RunProvider, runs: Sequence[RunData], shown: Callable[[str], str]
+) -> None:
     st.subheader("Config diff", anchor=False)
     key, sync = urlstate.url_bound(
         CONFIG_KEYS, parse_all_keys, False, lambda on: ALL_KEYS if on else "differ"
@@ -1051,7 +1053,7 @@ def _config_section(provider: RunProvider, runs: Sequence[RunData]) -> None:
         config, problem = provider.config(run.rel)
         configs[run.rel] = config
         if problem:
-            problems.append(f"{md_code(run.rel)}: {md_code(problem)}")
+            problems.append(f"{md_code(run.rel)}: {md_code(shown(problem))}")
     diff = diff_configs(configs)
     shown = diff if show_all else differing_only(diff)
     n_diff = int(diff["differs"].sum())

@@ -103,7 +103,7 @@ def _editor(ctx: AppContext, rel: str, summary: RunSummary | None) -> None:
         try:
             loaded = provider.notes(rel)
         except OutsideRootError as exc:
-            st.error(md_code(str(exc)), icon=":material/block:")
+            st.error(md_code(ctx.shown(str(exc))), icon=":material/block:")
             return
         _load(rel, loaded)
     elif _differs(loaded, summary) and _key(rel, "conflict") not in st.session_state:

@@ -309,7 +309,7 @@ def render(ctx: AppContext) -> None:
     try:
         check_scope(ctx.root, scope)
     except RunlogError as exc:
-        st.error(f"Refused: {md_code(str(exc))}", icon=":material/block:")
+        st.error(f"Refused: {md_code(ctx.shown(str(exc)))}", icon=":material/block:")
         st.markdown(f"[Back to all runs]({urlstate.link()})")
         return
 
@@ -335,7 +335,7 @@ def render(ctx: AppContext) -> None:
         try:
             preview = make_preview(ctx, scope, keep)
         except (RunlogError, OSError) as exc:
-            st.error(f"Cannot plan the prune: {md_code(str(exc))}")
+            st.error(f"Cannot plan the prune: {md_code(ctx.shown(str(exc)))}")
             return
         st.session_state[PREVIEW_KEY] = preview
 
@@ -467,7 +467,7 @@ def _confirm_dialog(ctx: AppContext, preview: Preview) -> None:
         try:
             st.session_state[OUTCOME_KEY] = apply_preview(ctx, preview, include_live)
         except (RunlogError, OSError) as exc:
-            st.error(md_code(str(exc)))
+            st.error(md_code(ctx.shown(str(exc))))
             return
         st.session_state[DIALOG_KEY] = False
         _drop_preview()

@@ -135,7 +135,7 @@ def render(ctx: AppContext, rel_from_url: str) -> None:
     notes_view.render(ctx, rel)
     _problems(ctx, summary, train, evals)
     _charts(provider, rel, train, evals, summary)
-    _details(provider, run_dir, rel, summary)
+    _details(ctx, provider, run_dir, rel, summary)
 
 
 def _read(provider: RunProvider, rel: str) -> tuple[_Seen, RunSummary | None, LogView, LogView]:
@@ -197,7 +197,8 @@ def _header(ctx: AppContext, rel: str, run_dir: Path, summary: RunSummary | None
         _back_button()
         st.title(f"{md_name(name)} / {md_name(version)} · {md_name(run_id)}", anchor=False)
         started = summary.metadata.started_at if summary and summary.metadata else None
-        st.caption(md_code(str(run_dir)) + (f" · started {md_code(started)}" if started else ""))
+        where = md_code(ctx.shown(str(run_dir)))  # a remote run: its URL, not the mirror
+        st.caption(where + (f" · started {md_code(started)}" if started else ""))
     # Buttons as wide as their labels, side by side while they fit ("Compa…" otherwise).
     buttons = right.container(horizontal=True, horizontal_alignment="right")
     with buttons:
@@ -539,16 +540,16 @@ def _download(key: str, build: Callable[[], bytes], stem: str, what: str) -> Non
 
 
 def _details(
-    provider: RunProvider, run_dir: Path, rel: str, summary: RunSummary | None
+    ctx: AppContext, provider: RunProvider, run_dir: Path, rel: str, summary: RunSummary | None
 ) -> None:
     st.subheader("Checkpoints", anchor=False)
     _checkpoints(summary, provider.best_eval(rel))
     st.subheader("Config and metadata", anchor=False)
     c_left, c_right = st.columns([3, 2])
     with c_left:
-        _config(provider, rel)
+        _config(provider, rel, ctx.shown)
     with c_right:
-        _metadata(summary)
+        _metadata(summary, ctx.shown)
 
 
 def _checkpoints(summary: RunSummary | None, best: EvalBlock | None) -> None:
@@ -611,11 +612,11 @@ def _checkpoints(summary: RunSummary | None, best: EvalBlock | None) -> None:
     )
 
 
-def _config(provider: RunProvider, rel: str) -> None:
+def _config(provider: RunProvider, rel: str, shown: Callable[[str], str]) -> None:
     config, problem = provider.config(rel)
     st.markdown("**config.json**")
     if config is None:
-        st.caption(md_code(problem) if problem else "no config")
+        st.caption(md_code(shown(problem)) if problem else "no config")
         return
     if isinstance(config, list) and len(config) == 3:
         # The crate's examples write [algorithm_config, observation_encoder, action_mapper].
@@ -643,11 +644,13 @@ def _config(provider: RunProvider, rel: str) -> None:
         )
 
 
-def _metadata(summary: RunSummary | None) -> None:
+def _metadata(summary: RunSummary | None, shown: Callable[[str], str]) -> None:
     st.markdown("**metadata.json**")
     if summary is None or summary.metadata is None:
         st.caption(
-            md_code(summary.problem) if summary and summary.problem else "metadata unavailable"
+            md_code(shown(summary.problem))
+            if summary and summary.problem
+            else "metadata unavailable"
         )
         return
     m = summary.metadata

@@ -248,7 +248,7 @@ def render(ctx: AppContext) -> None:
     _picker(known, route.sweep)
     runs, problems = expand_entries(provider, route.sweep, known)
     for problem in problems:
-        st.warning(problem, icon=":material/block:")
+        st.warning(ctx.shown(problem), icon=":material/block:")
     if not runs:
         st.info(
             "Pick the runs of a sweep above: a name, versions or runs. They are grouped by "

@@ -99,6 +99,23 @@ def test_a_run_of_a_bucket_opens_with_its_figures(
     assert metrics["Episodes"] == "120"
 
 
+def test_a_remote_run_shows_its_url_never_the_mirror(
+    s3: Bucket, tree: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rel = tree[1]
+    s3.put(f"runs/{rel}/config.json", b'{"lr": 0.001,')  # a config cut short by its writer
+    at = page(s3, monkeypatch, run=rel)
+    assert not at.exception
+    text = every_text(at)
+    assert f"`{s3.url(f'runs/{rel}')}`" in text  # the run's place, under its header
+    assert f"({s3.url(f'runs/{rel}')}/config.json)" in text  # the config problem's path
+    assert os.environ["RUNLOG_CACHE_DIR"] not in text
+    compare = page(s3, monkeypatch, compare=",".join(tree))
+    assert not compare.exception
+    assert f"({s3.url(f'runs/{rel}')}/config.json)" in every_text(compare)
+    assert os.environ["RUNLOG_CACHE_DIR"] not in every_text(compare)
+
+
 def notes_key(rel: str, what: str) -> str:
     return f"notes.{what}:{rel}"
 
