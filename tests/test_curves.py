@@ -342,6 +342,21 @@ def test_thinner_uses_its_budget_whatever_the_span_of_x(span: float) -> None:
     assert 200 <= len(thinner.result().index) <= 402
 
 
+@pytest.mark.parametrize("as_float", [False, True])
+def test_thinner_last_point_exactly_on_a_bucket_edge(as_float: bool) -> None:
+    """12 points allow 5 buckets; x = 0..20 spans exactly 5 buckets of width 4, so the point
+    at 20 would start a sixth: the width must double to 8 (buckets [0, 8), [8, 16), [16, 24))."""
+    xs = np.arange(21) + (0.0 if as_float else 0)
+    ys = np.array([3.0, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4, 6])
+    thinner = Thinner(["y"], 12)
+    thinner.extend(xs, {"y": ys})
+    expected = {0, 20}  # the first and the last point, then each bucket's first min and max
+    for lo in (0, 8, 16):
+        chunk = ys[lo : lo + 8]
+        expected |= {lo + int(np.argmin(chunk)), lo + int(np.argmax(chunk))}
+    assert thinner.result().index.tolist() == sorted(expected)  # [0, 1, 5, 9, 12, 16, 18, 20]
+
+
 def test_thinner_rejects_points_that_go_back_in_x() -> None:
     thinner = Thinner(["y"], 4)
     thinner.extend(np.array([0, 5]), {"y": np.zeros(2)})

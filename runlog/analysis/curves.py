@@ -384,9 +384,8 @@ class Thinner:
         self._cy[ids] = np.where(take[:, :, None], new_y, self._cy[ids])
 
     def _bucket_of(self, x: Any) -> int:
-        if self._integer:
-            return int(x - self._x0) >> self._e
-        return math.floor(float(x - self._x0) / 2.0**self._e)
+        """The bucket of `x` on an integer axis (a float axis is bucketed in `_absorb`)."""
+        return int(x - self._x0) >> self._e
 
     # -- the kept points -----------------------------------------------------------------
 
