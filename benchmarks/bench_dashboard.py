@@ -22,7 +22,15 @@ then, in this one process:
 Each AppTest figure is one wall-clock script run (`AppTest.run`), printed with its ratio to
 the library load. `first`, `smoothing` and `append` are measured --repeat times on fresh
 providers (each repeat forgets the process-wide caches), `cached` after each `first`.
-Streamlit's runner.postScriptGC is off, as in dashboard/.streamlit/config.toml.
+
+The script runs as `streamlit run dashboard/app.py` runs it (`as_the_server_runs`):
+- with the options of dashboard/.streamlit/config.toml (runner.postScriptGC off: no full
+  gc.collect() after each run; browser.gatherUsageStats off: no per-command telemetry);
+- compiled once: the server keeps one ScriptCache per process, so a rerun executes the
+  cached bytecode, while AppTest makes a new cache per run and would parse, rewrite (magic)
+  and compile app.py every time (~10 ms here that no server rerun pays).
+What AppTest itself adds (a thread per run, polling for the end, parsing the element tree)
+is measured on a two-line page and printed as the floor.
 """
 
 from __future__ import annotations
@@ -103,6 +111,36 @@ def build_run(root: Path, episodes: int, train_log: Path | None) -> Path:
     return run
 
 
+HELLO = 'import streamlit as st\nst.title("runlog")\nst.caption("floor")\n'
+
+
+def as_the_server_runs() -> None:
+    """Run scripts with the dashboard's config.toml options and one ScriptCache per process,
+    as `streamlit run` does (see the module doc)."""
+    import tomllib
+
+    import streamlit.testing.v1.app_test as app_test
+    import streamlit.testing.v1.local_script_runner as local_script_runner
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+
+    with (REPO / "dashboard" / ".streamlit" / "config.toml").open("rb") as fh:
+        options = tomllib.load(fh)
+    for section, values in options.items():
+        for name, value in values.items():
+            streamlit_config.set_option(f"{section}.{name}", value)
+    shared = ScriptCache()
+    app_test.ScriptCache = local_script_runner.ScriptCache = lambda: shared
+
+
+def apptest_floor(work: Path) -> float:
+    """A rerun of a two-line page: what AppTest adds to every figure below."""
+    script = work / "hello.py"
+    script.write_text(HELLO)
+    at = AppTest.from_file(str(script))
+    at.run()
+    return statistics.median(timed_run(at) for _ in range(20))
+
+
 def forget_caches() -> None:
     """A fresh server process, as far as the dashboard's caches go (imports stay)."""
     forget_providers()
@@ -173,9 +211,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
-    # As the server runs (dashboard/.streamlit/config.toml): no full gc.collect() after every
-    # script run.
-    streamlit_config.set_option("runner.postScriptGC", False)
+    as_the_server_runs()
     work = Path(tempfile.mkdtemp(prefix="runlog-bench-dash-", dir=args.dir))
     try:
         start = time.perf_counter()
@@ -192,6 +228,7 @@ def main() -> None:
         )
         print(f"\n  {'library load (bench_read)':<34} {fmt(library):>9}")
         print(f"  {'warm-up: tiny run (imports)':<34} {fmt(warm_up(work)):>9}")
+        print(f"  {'AppTest floor (a two-line page)':<34} {fmt(apptest_floor(work)):>9}")
 
         block = "".join(bench_read.dqn_lines(100, seed=7)).encode()
         first, cached, smoothing, append, idle = [], [], [], [], []
