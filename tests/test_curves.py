@@ -357,6 +357,26 @@ def test_thinner_last_point_exactly_on_a_bucket_edge(as_float: bool) -> None:
     assert thinner.result().index.tolist() == sorted(expected)  # [0, 1, 5, 9, 12, 16, 18, 20]
 
 
+def test_thinner_merging_buckets_keeps_the_earlier_of_two_equal_extremes() -> None:
+    """6 points allow 2 buckets: 0..7 fill [0, 4) and [4, 8), each with a 9.0 (at 2 and 5)
+    and a -1.0 (at 1 and 6); x = 8 merges them into [0, 8): the earlier of each tie stays."""
+    thinner = Thinner(["y"], 6)
+    thinner.extend(np.arange(8), {"y": np.array([0.0, -1, 9, 3, 4, 9, -1, 2])})
+    assert thinner.result().index.tolist() == [0, 1, 2, 5, 6, 7]
+    thinner.extend(np.array([8]), {"y": np.array([5.0])})
+    assert thinner.result().index.tolist() == [0, 1, 2, 8]
+
+
+def test_thinner_the_first_point_can_be_its_buckets_extreme() -> None:
+    """The first point (position 0) is a bucket's max like any other: when [0, 4) and [4, 8)
+    merge, 9.0 at 0 stays the max, the 7.0 at 7 of the other bucket does not replace it."""
+    thinner = Thinner(["y"], 6)
+    thinner.extend(np.arange(8), {"y": np.array([9.0, 1, 2, 3, 4, 5, 6, 7])})
+    assert thinner.result().index.tolist() == [0, 1, 4, 7]
+    thinner.extend(np.array([8]), {"y": np.array([5.0])})
+    assert thinner.result().index.tolist() == [0, 1, 8]
+
+
 def test_thinner_rejects_points_that_go_back_in_x() -> None:
     thinner = Thinner(["y"], 4)
     thinner.extend(np.array([0, 5]), {"y": np.zeros(2)})
