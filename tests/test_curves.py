@@ -354,7 +354,10 @@ def test_thinner_last_point_exactly_on_a_bucket_edge(as_float: bool) -> None:
     for lo in (0, 8, 16):
         chunk = ys[lo : lo + 8]
         expected |= {lo + int(np.argmin(chunk)), lo + int(np.argmax(chunk))}
-    assert thinner.result().index.tolist() == sorted(expected)  # [0, 1, 5, 9, 12, 16, 18, 20]
+    kept = thinner.result()
+    assert kept.index.tolist() == sorted(expected)  # [0, 1, 5, 9, 12, 16, 18, 20]
+    assert kept.x.dtype == xs.dtype  # env steps stay integers
+    np.testing.assert_array_equal(kept.x, xs[kept.index])
 
 
 def test_thinner_merging_buckets_keeps_the_earlier_of_two_equal_extremes() -> None:
@@ -382,6 +385,15 @@ def test_thinner_rejects_points_that_go_back_in_x() -> None:
     thinner.extend(np.array([0, 5]), {"y": np.zeros(2)})
     with pytest.raises(ValueError, match="non-decreasing"):
         thinner.extend(np.array([4]), {"y": np.zeros(1)})
+    with pytest.raises(ValueError, match="non-decreasing"):  # within one call of two points
+        Thinner(["y"], 4).extend(np.array([5, 4]), {"y": np.zeros(2)})
+
+
+def test_thinner_with_nothing_yet_gives_empty_float_series() -> None:
+    empty = Thinner(["raw", "smoothed"], 6).result()
+    assert (empty.shown, empty.total, len(empty.x), len(empty.index)) == (0, 0, 0, 0)
+    for name in ("raw", "smoothed"):
+        assert empty.ys[name].dtype == np.float64 and len(empty.ys[name]) == 0
 
 
 _RAMP = [float(v) for v in range(300)]
