@@ -357,6 +357,7 @@ def test_thinner_last_point_exactly_on_a_bucket_edge(as_float: bool) -> None:
     kept = thinner.result()
     assert kept.index.tolist() == sorted(expected)  # [0, 1, 5, 9, 12, 16, 18, 20]
     assert kept.x.dtype == xs.dtype  # env steps stay integers
+    assert kept.label() == "8 of 21 points"
     np.testing.assert_array_equal(kept.x, xs[kept.index])
 
 
@@ -392,6 +393,7 @@ def test_thinner_rejects_points_that_go_back_in_x() -> None:
 def test_thinner_with_nothing_yet_gives_empty_float_series() -> None:
     empty = Thinner(["raw", "smoothed"], 6).result()
     assert (empty.shown, empty.total, len(empty.x), len(empty.index)) == (0, 0, 0, 0)
+    assert empty.label() == "all 0 points"
     for name in ("raw", "smoothed"):
         assert empty.ys[name].dtype == np.float64 and len(empty.ys[name]) == 0
 
