@@ -386,8 +386,32 @@ def test_thinner_rejects_points_that_go_back_in_x() -> None:
     thinner.extend(np.array([0, 5]), {"y": np.zeros(2)})
     with pytest.raises(ValueError, match="non-decreasing"):
         thinner.extend(np.array([4]), {"y": np.zeros(1)})
-    with pytest.raises(ValueError, match="non-decreasing"):  # within one call of two points
+    # within one call of two points
+    with pytest.raises(ValueError, match=r"^x must be non-decreasing \(env steps\), with no NaN$"):
         Thinner(["y"], 4).extend(np.array([5, 4]), {"y": np.zeros(2)})
+
+
+def test_thinner_says_what_is_wrong_with_its_input() -> None:
+    thinner = Thinner(["y"], 4)
+    with pytest.raises(ValueError, match=r"^x must be 1-D, got shape \(1, 2\)$"):
+        thinner.extend(np.zeros((1, 2)), {"y": np.zeros(2)})
+    with pytest.raises(ValueError, match=r"^expected the series \['y'\], got \['z'\]$"):
+        thinner.extend(np.arange(2), {"z": np.zeros(2)})
+    with pytest.raises(ValueError, match=r"^x must be non-decreasing \(env steps\), with no NaN$"):
+        thinner.extend(np.array([np.nan]), {"y": np.zeros(1)})  # one point: no diff to see it
+    thinner.extend(np.array([0, 5]), {"y": np.zeros(2)})
+    with pytest.raises(
+        ValueError, match=r"^x must be non-decreasing \(env steps\): new points start before"
+    ):
+        thinner.extend(np.array([4]), {"y": np.zeros(1)})
+    # The same env step again is fine (an episode of length 0), and so are integer values.
+    thinner.extend(np.array([5, 6]), {"y": np.array([1, 2])})
+    kept = thinner.result()
+    assert kept.index.tolist() == [0, 1, 2, 3] and kept.x.tolist() == [0, 5, 5, 6]
+    assert kept.ys["y"].tolist() == [0.0, 0.0, 1.0, 2.0]
+    whole = Thinner(["y"], 4)
+    whole.extend(np.arange(2), {"y": [1, 2]})
+    assert whole.result().ys["y"].dtype == np.float64
 
 
 def test_thinner_with_nothing_yet_gives_empty_float_series() -> None:
