@@ -603,6 +603,43 @@ def test_unlink_failure_is_reported_and_the_rest_continue(
     assert names(run) == {"step_2.mpk", "step_4.mpk", "latest.mpk", "best.mpk"}
 
 
+def test_a_remover_deletes_where_the_files_are_stored_first(root: Path, access: str) -> None:
+    """`remove` (a remote root's: delete the stored object if unchanged) runs before the local
+    copy goes: a reason it returns keeps the file, an error it raises is reported, and a local
+    copy it already removed still counts as deleted. Each file is offered once, in plan order."""
+    run = make_run(root, [1, 2, 3, 4, 5, 6])
+    other = make_run(root, [7, 8], name="other")
+    plans = [plan_prune(run, 1), plan_prune(other, 1)]
+    ckpt = run / "checkpoints"
+    offered: list[Path] = []
+
+    def remove(path: Path) -> str | None:
+        offered.append(path)
+        if path.name == "step_2.mpk":
+            return "replaced in the bucket since the preview"
+        if path.name == "step_3.mpk":
+            raise OSError(13, "Access Denied")
+        if path.name == "step_4.mpk":
+            path.unlink()  # gone already: what the store deleted was the original
+        return None
+
+    result, other_result = apply_prune_plans(plans, root=root, remove=remove)
+    assert offered == [f.path for plan in plans for f in plan.delete]
+    gone = {"step_1.mpk", "step_4.mpk", "step_5.mpk"}
+    assert result.deleted == tuple(f.path for f in plans[0].delete if f.path.name in gone)
+    assert result.skipped == (
+        (ckpt / "step_2.mpk", "not deleted: replaced in the bucket since the preview"),
+    )
+    ((path, why),) = result.failed
+    assert path == ckpt / "step_3.mpk" and why.startswith(f"cannot delete {path}: ")
+    assert "Access Denied" in why
+    sizes = {f.path: f.size for f in plans[0].delete}
+    assert result.bytes_freed == sum(sizes[p] for p in result.deleted)
+    assert names(run) == {"step_2.mpk", "step_3.mpk", "step_6.mpk", "latest.mpk", "best.mpk"}
+    assert other_result.deleted == (other / "checkpoints" / "step_7.mpk",)
+    assert names(other) == {"step_8.mpk", "latest.mpk", "best.mpk"}
+
+
 def test_hand_made_plan_cannot_delete_protected_or_foreign_files(
     root: Path, tmp_path: Path, access: str
 ) -> None:
