@@ -3,6 +3,7 @@ reads or writes the user's own run index (each test gets an empty cache director
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,3 +39,24 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
         patch.delenv("RUNLOG_NO_CACHE", raising=False)
         yield cache
+
+
+@pytest.fixture
+def dashboard_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A dashboard test's process state: `streamlit run dashboard/app.py` with no argument and
+    no RUNLOG_* setting but the private cache (a test sets what it needs); afterwards the
+    process-wide providers, watchers and remote roots it made are forgotten."""
+    import sys
+
+    from runlog.provider import forget_providers
+    from runlog.read.watch import stop_all_watchers
+    from runlog.remote.roots import forget_remotes
+
+    monkeypatch.setattr(sys, "argv", ["dashboard/app.py"])
+    for name in list(os.environ):
+        if name.startswith("RUNLOG_") and name != "RUNLOG_CACHE_DIR":  # _private_cache's
+            monkeypatch.delenv(name)
+    yield
+    forget_remotes()
+    stop_all_watchers()
+    forget_providers()

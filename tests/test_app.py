@@ -11,9 +11,7 @@ import json
 import math
 import os
 import re
-import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,6 @@ from markdown_spans import LINK_OR_IMAGE, outside_spans
 from streamlit.testing.v1 import AppTest
 
 from dashboard.text import md_code
-from runlog.provider import forget_providers
 from runlog.read.watch import stop_all_watchers
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -150,14 +147,8 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(sys, "argv", ["dashboard/app.py"])
-    for name in list(os.environ):
-        if name.startswith("RUNLOG_") and name != "RUNLOG_CACHE_DIR":  # tests/conftest.py's
-            monkeypatch.delenv(name)
-    yield
-    stop_all_watchers()
-    forget_providers()
+def _isolated(dashboard_process: None) -> None:
+    """Each test starts the app afresh (tests/conftest.py)."""
 
 
 def app(root: Path, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,6 @@ from dashboard.charts import slug
 from dashboard.compare_charts import VersionCurve, aggregate_figure, padded_range
 from runlog.analysis.configs import MISSING
 from runlog.analysis.stats import AggregateCurve
-from runlog.provider import forget_providers
-from runlog.read.watch import stop_all_watchers
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "dashboard" / "app.py"
@@ -53,10 +50,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _clean_process_state() -> Iterator[None]:
-    yield
-    stop_all_watchers()
-    forget_providers()
+def _isolated(dashboard_process: None) -> None:
+    """Each test starts the app afresh (tests/conftest.py)."""
 
 
 def open_app(root: Path, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:

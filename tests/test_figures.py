@@ -12,8 +12,6 @@ import copy
 import io
 import json
 import shutil
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +37,8 @@ VIEWS = {
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(sys, "argv", ["dashboard/app.py"])
-    yield
-    stop_all_watchers()
-    forget_providers()
+def _isolated(dashboard_process: None) -> None:
+    """Each test starts the app afresh (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,6 @@ from runlog.format.layout import NOTES_FILE
 from runlog.format.notes import RunNotes, read_notes, save_notes
 from runlog.format.records import EpisodeRecord
 from runlog.format.run import TrainingRun
-from runlog.provider import forget_providers
-from runlog.read.watch import stop_all_watchers
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 TIMEOUT = 60
@@ -60,14 +56,8 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(sys, "argv", ["dashboard/app.py"])
-    for name in list(os.environ):
-        if name.startswith("RUNLOG_") and name != "RUNLOG_CACHE_DIR":
-            monkeypatch.delenv(name)
-    yield
-    stop_all_watchers()
-    forget_providers()
+def _isolated(dashboard_process: None) -> None:
+    """Each test starts the app afresh (tests/conftest.py)."""
 
 
 def app(root: Path, monkeypatch: pytest.MonkeyPatch, **params: str | list[str]) -> AppTest:

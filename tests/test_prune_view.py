@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,6 @@ import dashboard.prune_view as pv
 from dashboard.data import human_size
 from dashboard.text import md_code
 from runlog.errors import RunlogError
-from runlog.provider import forget_providers
-from runlog.read.watch import stop_all_watchers
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 TIMEOUT = 60
@@ -94,16 +91,10 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(sys, "argv", ["dashboard/app.py"])
-    for name in list(os.environ):
-        if name.startswith("RUNLOG_") and name != "RUNLOG_CACHE_DIR":  # tests/conftest.py's
-            monkeypatch.delenv(name)
+def _isolated(dashboard_process: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts the app afresh (tests/conftest.py), with wide live windows."""
     monkeypatch.setenv("RUNLOG_LIVE_WINDOW", "3600")
     monkeypatch.setenv("RUNLOG_STALL_WINDOW", "7200")
-    yield
-    stop_all_watchers()
-    forget_providers()
 
 
 def prune_page(

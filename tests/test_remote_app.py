@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,8 @@ from streamlit.testing.v1 import AppTest
 from test_remote import make_tree
 
 import dashboard.prune_view as pv
-from runlog.provider import forget_providers
 from runlog.read.index import cache_dir
-from runlog.read.watch import stop_all_watchers
-from runlog.remote.roots import RemoteRoot, forget_remotes, start_remote
+from runlog.remote.roots import RemoteRoot, start_remote
 from runlog.remote.urls import RemoteURL, parse_url
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -27,18 +24,11 @@ TIMEOUT = 60
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(sys, "argv", ["dashboard/app.py"])
-    for name in list(os.environ):
-        if name.startswith("RUNLOG_") and name != "RUNLOG_CACHE_DIR":
-            monkeypatch.delenv(name)
-    # Just uploaded objects are "written now": a tiny live window makes every run finished.
+def _isolated(dashboard_process: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts the app afresh (tests/conftest.py). Just uploaded objects are
+    "written now": a tiny live window makes every run finished."""
     monkeypatch.setenv("RUNLOG_LIVE_WINDOW", "0.001")
     monkeypatch.setenv("RUNLOG_STALL_WINDOW", "0.001")
-    yield
-    forget_remotes()
-    stop_all_watchers()
-    forget_providers()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,6 @@ from streamlit.testing.v1 import AppTest
 from dashboard import sweep_view as sv
 from dashboard import urlstate
 from runlog.analysis.stats import iqm
-from runlog.provider import forget_providers
-from runlog.read.watch import stop_all_watchers
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "dashboard" / "app.py"
@@ -35,10 +32,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _clean_process_state() -> Iterator[None]:
-    yield
-    stop_all_watchers()
-    forget_providers()
+def _isolated(dashboard_process: None) -> None:
+    """Each test starts the app afresh (tests/conftest.py)."""
 
 
 def open_app(root: Path, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:
