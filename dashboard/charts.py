@@ -142,8 +142,8 @@ class ChartFigure(go.Figure):  # type: ignore[misc]
     with its default template (~7 KB a chart, which Streamlit's theme replaces in the browser
     anyway) each time it is asked: a few ms a chart, on a page of ten charts that reruns as a
     run trains. These traces are plain dicts of known-good values whose arrays are already
-    plotly.js typed arrays, so the dict is handed out as built. The Figure object itself is
-    left empty: read the chart from `to_dict()`."""
+    plotly.js typed arrays, so the dict is handed out as built. The Figure part is never
+    initialised: use the chart through `to_dict()` only."""
 
     def __init__(self, data: Sequence[dict[str, Any]], layout: dict[str, Any]) -> None:
         # Not even an empty plotly Figure is initialised (~0.5 ms a chart, each time a live
