@@ -578,7 +578,10 @@ def test_vanished_file_is_skipped(root: Path) -> None:
     assert [p.name for p in result.deleted] == ["step_2.mpk"]
     ((path, why),) = result.skipped
     assert path.name == "step_1.mpk"
-    assert "no longer a checkpoint file" in why
+    assert why == (
+        "not deleted: no longer a checkpoint file here (removed or replaced); "
+        "the preview is out of date"
+    )
 
 
 def test_unlink_failure_is_reported_and_the_rest_continue(
