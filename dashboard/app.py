@@ -51,7 +51,7 @@ from dashboard.settings import (  # noqa: E402
     root_problem,
 )
 from dashboard.text import md_code  # noqa: E402
-from runlog.remote.roots import RemoteRoot  # noqa: E402
+from runlog.remote.roots import DEFAULT_POLL_INTERVAL, RemoteRoot  # noqa: E402
 
 # Less empty space above the page title. Headline cards (st.metric) cut a label or value that
 # does not fit with "…" ("1,3…", "finish…"): here it wraps instead, so a figure is never
@@ -170,9 +170,9 @@ def _opening_progress(remote: RemoteRoot) -> None:
     if remote.problem:
         st.error(remote.problem, icon=":material/cloud_off:")
         st.caption(
-            f"Trying again every {remote.interval or 5:g} s. Credentials come from the "
-            "environment (`AWS_PROFILE`, `AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`) or "
-            "`--storage-option KEY=VALUE`."
+            f"Trying again every {remote.interval or DEFAULT_POLL_INTERVAL:g} s. Credentials "
+            "come from the environment (`AWS_PROFILE`, `AWS_ACCESS_KEY_ID`, "
+            "`AWS_ENDPOINT_URL`) or `--storage-option KEY=VALUE`."
         )
         return
     progress = remote.mirror.progress

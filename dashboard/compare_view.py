@@ -1055,7 +1055,7 @@ def _config_section(
         if problem:
             problems.append(f"{md_code(run.rel)}: {md_code(shown(problem))}")
     diff = diff_configs(configs)
-    shown = diff if show_all else differing_only(diff)
+    listed = diff if show_all else differing_only(diff)
     n_diff = int(diff["differs"].sum())
     st.caption(
         f"{n_diff} of {len(diff)} keys differ"
@@ -1065,7 +1065,7 @@ def _config_section(
     )
     for problem in problems:
         st.caption(problem)
-    if shown.empty:
+    if listed.empty:
         st.info(
             "Every key is the same in all compared runs."
             if len(diff)
@@ -1073,12 +1073,12 @@ def _config_section(
             icon=":material/check:",
         )
         return
-    cells = shown.drop(columns="differs").map(_cell)
+    cells = listed.drop(columns="differs").map(_cell)
     # Same name everywhere: "v1/20260321_100007" says it all.
     names = short_labels(list(cells.columns))
     cells = cells.rename(columns=names)
     if show_all:
-        cells.insert(0, "differs", shown["differs"].map(lambda d: "≠" if d else ""))
+        cells.insert(0, "differs", listed["differs"].map(lambda d: "≠" if d else ""))
     styled = cells.style.map(lambda v: "color: #9CA3AF; font-style: italic" if v == MISSING else "")
     st.dataframe(
         styled,
