@@ -72,13 +72,18 @@ class RemoteRoot:
     def sync(self) -> SyncReport | None:
         """Sync now; a failure is kept in `problem` (one line) and returned as None."""
         try:
-            report = self.mirror.sync()
+            return self.sync_or_raise()
         except RemoteError as exc:
             self.problem = str(exc)
             return None
         except OSError as exc:
             self.problem = self.store.shown(f"cannot write the mirror of {self.url}: {exc}")
             return None
+
+    def sync_or_raise(self) -> SyncReport:
+        """Sync now and note it (`last`, `ready`, no `problem`); RemoteError or OSError when
+        the store cannot be listed or the mirror written (the tree is left as it was)."""
+        report = self.mirror.sync()
         self.problem = None
         self.last = report
         self.ready.set()
@@ -137,6 +142,11 @@ def _registry_key(
     return (str(url), tuple(sorted((k, repr(v)) for k, v in options.items())), str(cache))
 
 
+def _new_root(url: RemoteURL, options: Mapping[str, object], cache: Path | None) -> RemoteRoot:
+    """A remote root of `url` mirrored under `cache` (None: a temporary directory)."""
+    return RemoteRoot(ObjectStore(url, options), cache if cache is not None else _temp_cache())
+
+
 def _temp_cache() -> Path:
     path = Path(tempfile.mkdtemp(prefix="runlog-mirror-"))
     _TEMP_DIRS.append(path)
@@ -168,11 +178,10 @@ def open_remote(
         root = _REGISTRY.get(key)
         if root is not None:
             if not root.polling:
-                root.last = root.mirror.sync()
+                root.sync_or_raise()
             return root
-        root = RemoteRoot(ObjectStore(url, opts), cache if cache is not None else _temp_cache())
-        root.last = root.mirror.sync()
-        root.ready.set()
+        root = _new_root(url, opts, cache)
+        root.sync_or_raise()  # registered only once listed: a failure leaves nothing behind
         _REGISTRY[key] = root
         return root
 
@@ -192,9 +201,7 @@ def start_remote(
     with _REGISTRY_LOCK:
         root = _REGISTRY.get(key)
         if root is None:
-            store = ObjectStore(url, opts)
-            root = RemoteRoot(store, cache if cache is not None else _temp_cache())
-            _REGISTRY[key] = root
+            root = _REGISTRY[key] = _new_root(url, opts, cache)
     root.start_polling(interval)
     return root
 
