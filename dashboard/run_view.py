@@ -4,9 +4,13 @@
                       read-only: then no write control is drawn)
     [fragment]        headline figures, polled every POLL_INTERVAL while the page is open,
                       finished runs too (they may resume); a poll without a change costs
-                      one cheap check (provider.changed). When the run changed, it reruns
-                      the whole app (at most every CHART_REFRESH s) so the charts follow
+                      one cheap check (provider.changed). When something outside the charts
+                      changed (state, checkpoints, problems, tags), it reruns the whole app
+                      (at most every CHART_REFRESH s); so does any change of a finished run
     view settings     x axis, smoothing, eval band: in the URL (?x=&smooth=&band=)
+    [fragment]        the charts. While the run is live or stalled they redraw by themselves
+                      every CHART_REFRESH s, reading only the new lines: a live run's update
+                      costs the charts, not the whole page (sidebar, notes, config...)
     charts            every trace from the provider's `series`: smoothed over every episode,
                       thinned to <= MAX_POINTS, extended (not redone) as a live run grows;
                       PNG or SVG exports named "<name>-<version>-<run_id>-<chart>.png" in the
@@ -57,6 +61,9 @@ from runlog.read.catalog import RunSummary
 
 _SEEN_KEY = "run.seen"
 _RENDERED_KEY = "run.rendered"
+_CHARTS_DRAWN_KEY = "run.charts.drawn"
+CHARTS_FRAGMENT = "run.charts"
+"""Key of the charts' fragment (benchmarks/bench_dashboard.py reruns it as a browser would)."""
 _SPARK_POINTS = 120
 _STATE_DELTA_COLORS: dict[RunState, Any] = {
     RunState.LIVE: "green",
@@ -92,7 +99,23 @@ class _Seen:
     """The watcher's sequence taken just before that read: later changes are after it."""
     stamp: tuple[object, ...]
     """(train version, eval version, summary): differs whenever the page would."""
+    page: tuple[object, ...]
+    """What the page draws outside its charts (`_page_stamp`): differs whenever that would."""
     headline: Headline
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """What this session's last full run of the run view drew."""
+
+    rel: str
+    stamp: tuple[object, ...]
+    page: tuple[object, ...]
+    charts_follow: bool
+    """The charts redraw by themselves (a live or stalled run): only `page` changes call for
+    a full rerun."""
+    at: float
+    """time.monotonic() when it was drawn."""
 
 
 def _back_button(key: str = "run.back") -> None:
@@ -127,16 +150,53 @@ def render(ctx: AppContext, rel_from_url: str) -> None:
         return
 
     seen, summary, train, evals = _read(provider, rel)
+    follow = summary is not None and summary.state is not RunState.FINISHED
     st.session_state[_SEEN_KEY] = seen
-    st.session_state[_RENDERED_KEY] = (rel, seen.stamp, time.monotonic())
+    st.session_state[_RENDERED_KEY] = _Rendered(
+        rel, seen.stamp, seen.page, follow, time.monotonic()
+    )
 
     st.set_page_config(page_title=f"{rel} · runlog")
     _header(ctx, rel, run_dir, summary)
     _headline_fragment(ctx, rel)
     notes_view.render(ctx, rel)
     _problems(ctx, summary, train, evals)
-    _charts(provider, rel, train, evals, summary)
+    view = _View(*_view_settings(), figures.settings())
+    charts = st.fragment(
+        _live_charts, run_every=CHART_REFRESH if follow else None, key=CHARTS_FRAGMENT
+    )
+    charts(ctx, rel, view, (train, evals, summary))
     _details(ctx, provider, run_dir, rel, summary)
+
+
+@dataclass(frozen=True)
+class _View:
+    """How the charts are drawn: the page's settings (URL-bound widgets, drawn outside the
+    charts' fragment)."""
+
+    x: str
+    smooth: float
+    band: str
+    figs: figures.FigureSettings
+
+
+def _live_charts(
+    ctx: AppContext,
+    rel: str,
+    view: _View,
+    drawn: tuple[LogView, LogView, RunSummary | None],
+) -> None:
+    """The charts, as a fragment: in a full run they draw what `render` read (`drawn`); when
+    they rerun by themselves (a live run), they read the logs' new lines first."""
+    provider = ctx.provider()
+    train, evals, summary = drawn
+    if st.session_state.get(_CHARTS_DRAWN_KEY) is drawn:
+        # The summary stays the page's: the charts use it only for its checkpoints, and a
+        # change of those reruns the whole page (`_page_stamp`).
+        train, evals = provider.log(rel, "train"), provider.log(rel, "eval")
+    else:
+        st.session_state[_CHARTS_DRAWN_KEY] = drawn
+    _charts(provider, rel, train, evals, summary, view)
 
 
 def _read(provider: RunProvider, rel: str) -> tuple[_Seen, RunSummary | None, LogView, LogView]:
@@ -147,11 +207,34 @@ def _read(provider: RunProvider, rel: str) -> tuple[_Seen, RunSummary | None, Lo
     evals = provider.log(rel, "eval")
     summary = provider.run(rel)
     headline = _headline_of(provider, rel, summary, train)
+    page = _page_stamp(summary, headline.best, train, evals)
     return (
-        _Seen(rel, cursor, (train.revision, evals.revision, summary), headline),
+        _Seen(rel, cursor, (train.revision, evals.revision, summary), page, headline),
         summary,
         train,
         evals,
+    )
+
+
+def _page_stamp(
+    summary: RunSummary | None, best: EvalBlock | None, train: LogView, evals: LogView
+) -> tuple[object, ...]:
+    """What the page draws outside its charts and headline, as far as a live run changes it:
+    not the figures every episode moves (episodes, steps, rewards, bytes, metadata.json's
+    counters and last_updated, rewritten after every episode), which the headline follows."""
+    logs = (train.problem, evals.problem, train.bad_line_count, evals.bad_line_count)
+    if summary is None:
+        return (None, best, *logs)
+    m = summary.metadata
+    return (
+        summary.state,
+        summary.problem,
+        summary.checkpoints,
+        summary.tags,
+        summary.note,
+        None if m is None else (m.name, m.version, m.run_id, m.started_at),
+        best,
+        *logs,
     )
 
 
@@ -239,12 +322,12 @@ def _headline_fragment(ctx: AppContext, rel: str) -> None:
     st.session_state[_SEEN_KEY] = seen
     _headline(ctx, seen.headline)
 
-    rendered = st.session_state.get(_RENDERED_KEY)
+    rendered: _Rendered | None = st.session_state.get(_RENDERED_KEY)
     if (
         rendered is not None
-        and rendered[0] == rel
-        and rendered[1] != seen.stamp
-        and time.monotonic() - rendered[2] >= CHART_REFRESH
+        and rendered.rel == rel
+        and (rendered.page != seen.page if rendered.charts_follow else rendered.stamp != seen.stamp)
+        and time.monotonic() - rendered.at >= CHART_REFRESH
     ):
         st.rerun(scope="app")
 
@@ -368,9 +451,9 @@ def _charts(
     train: LogView,
     evals: LogView,
     summary: RunSummary | None,
+    view: _View,
 ) -> None:
-    x, smooth, band = _view_settings()
-    figs = figures.settings()
+    x, smooth, band, figs = view.x, view.smooth, view.band, view.figs
     x_title = charts.X_TITLES[x]
     tv = (rel, train.revision)
 
@@ -668,6 +751,11 @@ def _metadata(summary: RunSummary | None, shown: Callable[[str], str]) -> None:
             "last_updated": m.last_updated,
         }
     )
+    if summary.state is not RunState.FINISHED:
+        # The crate rewrites metadata.json after every episode; the page is not redrawn for it.
+        st.caption(
+            f"As read at {time.strftime('%H:%M:%S')}; the cards at the top follow the live run."
+        )
     if m.total_episodes == 0 and summary.train_episodes > 0:
         st.caption(
             "total_episodes is 0 in metadata.json (a known quirk of the crate's training "

@@ -189,6 +189,44 @@ def test_apply_style_leaves_the_default_alone_and_never_changes_its_input() -> N
     assert paper.to_dict()["layout"]["plot_bgcolor"] == "#FFFFFF"
 
 
+def test_charts_reach_the_page_as_the_same_json_through_orjson() -> None:
+    """Plotly serialises figures with orjson when it is installed (a dependency for that: the
+    figure JSON of a live page is rebuilt on every update). The page must get exactly what
+    the standard json engine gives: NaN and inf as null, typed arrays, text, styles."""
+    import plotly.io as pio
+
+    assert pio.json.config.default_engine in ("auto", "orjson")
+    x = np.arange(3000)
+    y = np.sin(x / 50.0)
+    y[[7, 900]] = np.nan
+    y[1500] = np.inf
+    curve = charts.curve_figure(
+        downsample_many(x, {"raw": y, "smoothed": ema(y, 0.9)}, 500),
+        title="Training <b>reward</b> é",
+        x_title="env steps",
+        y_title="reward",
+        color=charts.TRAIN_COLOR,
+    )
+    blocks = pd.DataFrame(
+        {
+            "step": [1000, 2000, 3000],
+            "n": [5, 5, 1],
+            "mean": [1.0, np.nan, 3.5],
+            "std": [0.5, np.nan, np.nan],
+            "min": [0.1, np.nan, 3.5],
+            "max": [2.0, np.nan, 3.5],
+            "median": [1.0, np.nan, 3.5],
+        }
+    )
+    evals = charts.eval_figure(blocks, best=None, band="std", total_blocks=3)
+    status = charts.status_figure({"Terminated": 7, "Truncated": 2, "Continuing": 0})
+    for fig in (curve, evals, status, charts.apply_style(curve, charts.PAPER)):
+        fast = pio.to_json(fig, validate=False, engine="orjson")
+        plain = pio.to_json(fig, validate=False, engine="json")
+        assert json.loads(fast) == json.loads(plain)
+    assert json.loads(pio.to_json(curve, validate=False))["data"][0]["y"]["dtype"] == "f8"
+
+
 # ----- the export format -----------------------------------------------------------------------
 
 

@@ -58,6 +58,19 @@ def append_episodes(run_dir: Path, n: int, reward: float = 123.0) -> None:
             log.flush()
 
 
+REWARD_POINTS_JS = """(() => {
+    const plot = document.querySelector('.js-plotly-plot');
+    const trace = plot && plot._fullData && plot._fullData[0];
+    return trace && trace.x ? trace.x.length : -1;
+})()"""
+"""Points of the run view's first chart (training reward, raw) as plotly.js drew them."""
+
+
+def reward_points(page: Any) -> int:
+    page.wait_for_selector(".js-plotly-plot .scatterlayer path")
+    return int(page.evaluate(REWARD_POINTS_JS))
+
+
 def test_table_and_run_charts_render(
     page: Any, runs_copy: Path, start_app: Any, artifacts_dir: Path
 ) -> None:
@@ -102,7 +115,10 @@ def test_appended_episodes_show_up_live(
     assert metric_value(page, "State") == "finished"
     before = int(metric_value(page, "Episodes").replace(",", ""))
 
+    points = reward_points(page)
+    assert points == before  # a short run: every episode is a point of the reward chart
     latencies: list[float] = []
+    read_at: list[str] = []
     for round_ in range(3):
         expected = before + 5 * (round_ + 1)
         started = time.monotonic()
@@ -117,9 +133,20 @@ def test_appended_episodes_show_up_live(
             polling=50,
         )
         latencies.append(time.monotonic() - started)
+        # The charts follow too: the reward chart gets the new episodes as points.
+        page.wait_for_function(
+            f"([n]) => ({REWARD_POINTS_JS}) === n",
+            arg=[expected],
+            timeout=LIVE_HANG_GUARD_MS,
+            polling=100,
+        )
+        read_at.append(page.get_by_text(re.compile(r"^As read at ")).inner_text())
     print(f"\nappend-to-visible latency: {', '.join(f'{t:.2f} s' for t in latencies)}")
     assert page.locator(NO_EXCEPTION).count() == 0
     assert metric_value(page, "State") == "live"
+    # Once the run is live, its charts rerun by themselves (a fragment): the rest of the page
+    # (here metadata.json's "As read at" time) is not drawn again for new episodes.
+    assert read_at[1] == read_at[2], read_at
     page.screenshot(path=str(artifacts_dir / "e2e_live_run.png"))
 
 
