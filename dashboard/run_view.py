@@ -162,10 +162,10 @@ def render(ctx: AppContext, rel_from_url: str) -> None:
     notes_view.render(ctx, rel)
     _problems(ctx, summary, train, evals)
     view = _View(*_view_settings(), figures.settings())
-    charts = st.fragment(
+    draw_charts = st.fragment(
         _live_charts, run_every=CHART_REFRESH if follow else None, key=CHARTS_FRAGMENT
     )
-    charts(ctx, rel, view, (train, evals, summary))
+    draw_charts(ctx, rel, view, (train, evals, summary))
     _details(ctx, provider, run_dir, rel, summary)
 
 
