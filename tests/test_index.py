@@ -319,6 +319,29 @@ def test_listing_with_the_index_is_listing_without_it(ops: list[tuple[str, int]]
         stop_all_watchers()
 
 
+def test_a_run_that_vanishes_and_comes_back_is_listed_as_without_the_index(
+    tmp_path: Path,
+) -> None:
+    """A restarted catalog takes each run's entry out of the root file as it lists the run (it
+    does not hold the whole file): a run moved away and back, changed meanwhile, is read again."""
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    make_runs(root)
+    warm = provider(root, RunIndex(cache))
+    warm.refresh()
+    warm.catalog.save_index()
+    restarted = provider(root, RunIndex(cache))
+    assert listing(restarted) == listing(provider(root, None))
+    run, away = root / RUNS[0], tmp_path / "away"
+    shutil.move(run, away)
+    assert [s[0] for s in listing(restarted)] == [RUNS[1]]
+    with (away / TRAIN_LOG).open("a") as fh:
+        fh.write(line(1234, epsilon=0.5))
+    shutil.move(away, run)
+    back = listing(restarted)
+    assert back == listing(provider(root, None))
+    assert back[0][3] is not None and back[0][3].records == 31  # type: ignore[attr-defined]
+
+
 # -- sharing, losing and not being able to write the cache ----------------------------------------
 
 

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 if TYPE_CHECKING:
     from runlog.read.columns import Columns
@@ -360,7 +361,7 @@ class RunIndex:
             if path.name.startswith("."):
                 continue
             try:
-                payload = json.loads(_payload(path.read_bytes()))
+                payload = orjson.loads(_payload(path.read_bytes()))
             except (OSError, IndexCorrupt, ValueError):
                 continue
             for run in payload.get("runs", {}).values():
@@ -407,7 +408,7 @@ class RunIndex:
         runs = 0
         for _, _, path in roots:
             try:
-                runs += len(json.loads(_payload(path.read_bytes())).get("runs", {}))
+                runs += len(orjson.loads(_payload(path.read_bytes())).get("runs", {}))
             except (OSError, IndexCorrupt, ValueError):
                 continue
         size = sum(s for _, s, _ in columns) + sum(s for _, s, _ in roots)
@@ -476,7 +477,7 @@ def _payload(data: bytes) -> bytes:
 
 def _decode_root(data: bytes, root: Path) -> dict[str, Any]:
     try:
-        payload = json.loads(_payload(data))
+        payload = orjson.loads(_payload(data))
     except ValueError as exc:
         raise IndexCorrupt(f"payload is not JSON: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("root") != str(root):
@@ -488,7 +489,9 @@ def _decode_root(data: bytes, root: Path) -> dict[str, Any]:
 
 
 def _encode_root(root: Path, runs: Mapping[str, Any]) -> bytes:
-    body = json.dumps({"root": str(root), "runs": runs}, separators=(",", ":")).encode()
+    # orjson: a root file of 10,000 runs is ~10 MB of JSON, read on every start (json: ~3x
+    # slower both ways). Its output is plain compact JSON, like json.dumps's here.
+    body = orjson.dumps({"root": str(root), "runs": runs})
     header = {"format": _FORMAT, "version": FORMAT_VERSION, "bytes": len(body)}
     header["crc32"] = zlib.crc32(body)
     return json.dumps(header).encode() + b"\n" + body
