@@ -790,3 +790,48 @@ def test_a_cold_root_shows_its_table_at_once_with_a_progress_bar(
     assert not at.get("progress")
     table = runs_table(at).set_index("rel")
     assert table.loc[GOOD, "episodes"] == 60 and table.loc[GOOD, "best eval"] == 450.0
+
+
+def test_a_live_runs_page_is_redrawn_for_a_checkpoint_not_for_each_episode(
+    tmp_path: Path,
+) -> None:
+    """What makes the run view's headline rerun the whole page of a live run: new episodes
+    (and metadata.json, rewritten after each one) only move the charts and the cards, which
+    follow by themselves; a new checkpoint, a bad line or a new best eval block is drawn
+    outside them, so it calls for a whole-page rerun."""
+    from dashboard.run_view import _read
+    from runlog.format.records import EpisodeRecord
+    from runlog.format.run import TrainingRun
+    from runlog.provider import RunProvider
+
+    root = tmp_path / "runs"
+    run = TrainingRun.create("cartpole", "v1", root, run_id="20260401_000000")
+    for i in range(5):
+        run.log_train_episode(EpisodeRecord(float(i), 10, "Terminated"))
+    run.update_metadata(50, 5)
+    run.log_eval_episode(EpisodeRecord(3.0, 10, "Truncated"), 50)
+    rel = "cartpole/v1/20260401_000000"
+    provider = RunProvider(root, watch=False, background=False, live_window=1e9, stall_window=1e9)
+    first = _read(provider, rel)[0]
+
+    for i in range(5, 8):  # as the crate trains: an episode, then metadata.json rewritten
+        run.log_train_episode(EpisodeRecord(float(i), 10, "Terminated"))
+        run.update_metadata(10 * (i + 1), i + 1)
+    episodes = _read(provider, rel)[0]
+    assert episodes.headline.episodes == 8 and episodes.stamp != first.stamp
+    assert episodes.page == first.page
+
+    run.checkpoint_path(80).write_bytes(b"weights")
+    checkpoint = _read(provider, rel)[0]
+    assert checkpoint.page != episodes.page
+
+    run.log_eval_episode(EpisodeRecord(9.0, 10, "Truncated"), 80)  # a better eval block
+    best = _read(provider, rel)[0]
+    assert best.headline.best is not None and best.headline.best.step == 80
+    assert best.page != checkpoint.page
+
+    with (run.dir / "train_episodes.jsonl").open("a") as fh:
+        fh.write("{not json\n")
+    bad = _read(provider, rel)[0]
+    assert bad.page != best.page
+    stop_all_watchers()
