@@ -751,13 +751,20 @@ def _metadata(summary: RunSummary | None, shown: Callable[[str], str]) -> None:
             "last_updated": m.last_updated,
         }
     )
-    if summary.state is not RunState.FINISHED:
+    live = summary.state is not RunState.FINISHED
+    if live:
         # The crate rewrites metadata.json after every episode; the page is not redrawn for it.
         st.caption(
             f"As read at {time.strftime('%H:%M:%S')}; the cards at the top follow the live run."
         )
     if m.total_episodes == 0 and summary.train_episodes > 0:
+        # A live run's count would be stale here (this panel is not redrawn for new episodes).
+        held = (
+            "the Episodes card counts the log"
+            if live
+            else f"the log holds {format_number(summary.train_episodes)} episodes"
+        )
         st.caption(
             "total_episodes is 0 in metadata.json (a known quirk of the crate's training "
-            f"loop); the log holds {format_number(summary.train_episodes)} episodes."
+            f"loop); {held}."
         )

@@ -12,6 +12,7 @@ import math
 import os
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -834,4 +835,37 @@ def test_a_live_runs_page_is_redrawn_for_a_checkpoint_not_for_each_episode(
         fh.write("{not json\n")
     bad = _read(provider, rel)[0]
     assert bad.page != best.page
+    stop_all_watchers()
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_the_episode_count_beside_the_metadata_quirk_is_never_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live: bool
+) -> None:
+    """metadata.json says total_episodes 0 (the crate's quirk). A finished run's panel gives
+    the log's count; a live run's panel is not redrawn for new episodes, so it points to the
+    Episodes card instead of a count that would lag behind it."""
+    from runlog.format.records import EpisodeRecord
+    from runlog.format.run import TrainingRun
+
+    run = TrainingRun.create("cartpole", "v1", tmp_path / "runs", run_id="20260401_000000")
+    for i in range(7):
+        run.log_train_episode(EpisodeRecord(float(i), 10, "Terminated"))
+    run.update_metadata(70, 0)
+    window = "1e9" if live else "0.001"
+    monkeypatch.setenv("RUNLOG_LIVE_WINDOW", window)
+    monkeypatch.setenv("RUNLOG_STALL_WINDOW", window)
+    if not live:
+        time.sleep(0.01)
+    at = app(tmp_path / "runs", monkeypatch, run="cartpole/v1/20260401_000000")
+    assert not at.exception
+    captions = texts(at, "caption")
+    quirk = [c for c in captions if c.startswith("total_episodes is 0")]
+    assert len(quirk) == 1
+    if live:
+        assert quirk[0].endswith("the Episodes card counts the log.")
+        assert any(c.startswith("As read at ") for c in captions)
+    else:
+        assert quirk[0].endswith("the log holds 7 episodes.")
+        assert not any(c.startswith("As read at ") for c in captions)
     stop_all_watchers()
