@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pages import wait_for_app
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 LIVE_HANG_GUARD_MS = 15_000
@@ -31,15 +32,6 @@ def first_run(root: Path) -> str:
     runs = sorted(p.parent for p in root.glob("*/*/*/metadata.json"))
     assert runs, f"no runs under {root}"
     return runs[0].relative_to(root).as_posix()
-
-
-def wait_for_app(page: Any, server: Any, query: str = "") -> None:
-    page.goto(server.url + query)
-    page.wait_for_selector('[data-testid="stAppViewContainer"]')
-    # The script has finished its first run once the status widget stops saying "Running".
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
-    )
 
 
 def metric_value(page: Any, label: str) -> str:

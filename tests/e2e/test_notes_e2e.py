@@ -11,17 +11,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pages import wait_for_app
+
 NO_EXCEPTION = '[data-testid="stException"]'
 TAG = "e2e-baseline"
 NOTE = "tagged from the browser\nsecond line"
-
-
-def wait_for_app(page: Any, server: Any, query: str = "") -> None:
-    page.goto(server.url + query)
-    page.wait_for_selector('[data-testid="stAppViewContainer"]')
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
-    )
 
 
 def test_tag_a_run_then_filter_the_table_by_it(
@@ -39,6 +33,9 @@ def test_tag_a_run_then_filter_the_table_by_it(
     tags.locator("input").click()
     tags.locator("input").fill(TAG)
     tags.locator("input").press("Enter")
+    # The tag is the widget's value once its chip shows (Enter only picks the typed option
+    # once the menu offers it).
+    tags.locator(f'[data-tag][aria-label="{TAG}"]').wait_for()
     page.keyboard.press("Escape")
     note = page.locator('[data-testid="stTextArea"] textarea')
     note.fill(NOTE)

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pages import wait_for_app
 from s3fixtures import Bucket
-from test_dashboard_e2e import NO_EXCEPTION, metric_value, wait_for_app
+from test_dashboard_e2e import NO_EXCEPTION, metric_value
 
 POLL_INTERVAL = 1.0
 HANG_GUARD_MS = 30_000

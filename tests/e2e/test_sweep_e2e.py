@@ -9,18 +9,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pages import wait_settled
+
 from runlog.analysis.stats import iqm
 
 NO_EXCEPTION = '[data-testid="stException"]'
 ROW_HEIGHT = 35
 """Pixels per row of st.dataframe (header included), at the default row height."""
-
-
-def wait_settled(page: Any) -> None:
-    page.wait_for_selector('[data-testid="stAppViewContainer"]')
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
-    )
 
 
 def final_means(root: Path) -> dict[str, float]:
