@@ -65,7 +65,7 @@ from runlog.format.records import (  # noqa: E402
 from runlog.provider import forget_providers  # noqa: E402
 from runlog.read.watch import stop_all_watchers  # noqa: E402
 
-APP = REPO / "dashboard" / "app.py"
+APP = REPO / "dashboard" / "page.py"
 RUN = "big/v1/20260101_000000"
 EVAL_EVERY = 1_000_000
 """Env steps between two eval blocks (5 episodes each)."""

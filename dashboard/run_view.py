@@ -334,7 +334,7 @@ def _headline_fragment(ctx: AppContext, rel: str) -> None:
 
 def _headline(ctx: AppContext, h: Headline) -> None:
     """Seven cards in two rows (progress, then rewards), so that at 1280 px, sidebar open,
-    each card is wide enough for its whole label and value (dashboard.app's CSS wraps rather
+    each card is wide enough for its whole label and value (dashboard.page's CSS wraps rather
     than cuts anything that still does not fit)."""
     summary = ctx.provider().run(h.rel)
     state = summary.state if summary is not None else RunState.FINISHED

@@ -24,7 +24,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.text import md_code
 from runlog.read.watch import stop_all_watchers
 
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "page.py"
 TIMEOUT = 60  # seconds per script run; the CI machine is shared
 
 GOOD = "cartpole/v1/20260322_120000"

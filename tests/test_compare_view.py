@@ -23,7 +23,7 @@ from runlog.analysis.configs import MISSING
 from runlog.analysis.stats import AggregateCurve
 
 REPO = Path(__file__).resolve().parent.parent
-APP = REPO / "dashboard" / "app.py"
+APP = REPO / "dashboard" / "page.py"
 SAMPLES = REPO / "sample_runs"
 TIMEOUT = 60  # seconds per script run; the machine is shared
 CART_V1 = (

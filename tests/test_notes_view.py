@@ -21,7 +21,7 @@ from runlog.format.notes import RunNotes, read_notes, save_notes
 from runlog.format.records import EpisodeRecord
 from runlog.format.run import TrainingRun
 
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "page.py"
 TIMEOUT = 60
 OLD = 1_700_000_000  # long finished: states are deterministic
 

@@ -24,7 +24,7 @@ from dashboard.data import human_size
 from dashboard.text import md_code
 from runlog.errors import RunlogError
 
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "page.py"
 TIMEOUT = 60
 OLD = 1_700_000_000
 

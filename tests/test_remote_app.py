@@ -19,7 +19,7 @@ from runlog.read.index import cache_dir
 from runlog.remote.roots import RemoteRoot, start_remote
 from runlog.remote.urls import RemoteURL, parse_url
 
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "page.py"
 TIMEOUT = 60
 
 

@@ -17,7 +17,7 @@ from dashboard import urlstate
 from runlog.analysis.stats import iqm
 
 REPO = Path(__file__).resolve().parent.parent
-APP = REPO / "dashboard" / "app.py"
+APP = REPO / "dashboard" / "page.py"
 TIMEOUT = 60
 
 

@@ -91,6 +91,9 @@ def test_table_and_run_charts_render(
     assert page.locator(".js-plotly-plot").count() >= 4
     assert page.locator(NO_EXCEPTION).count() == 0
     page.screenshot(path=str(artifacts_dir / "e2e_run_view.png"))
+    # The server (dashboard/app.py) listed the root before the first page asked for it.
+    assert f"runlog: ready, {n_runs:,} runs listed under {runs_copy.resolve()}" in server.log_text()
+    assert "warm-up failed" not in server.log_text()
 
 
 def test_appended_episodes_show_up_live(

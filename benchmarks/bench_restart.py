@@ -1,0 +1,95 @@
+"""A restarted dashboard, timed in Debian chromium: ours against another checkout's.
+
+    .venv/bin/python benchmarks/bench_restart.py --root ROOT --text "Showing 10000 of 10000 runs"
+        [--query "?sweep=a/b"] [--open-after 5] [--repeat 3]
+        [--baseline-app OTHER_CHECKOUT/dashboard/app.py] [--cache DIR]
+
+For each round it launches `streamlit run dashboard/app.py -- --root ROOT` (ours, then the
+baseline's, interleaved: the machine drifts), opens the page at --query --open-after seconds
+after the launch (0: as soon as the server answers) and waits for --text. It prints, per app,
+the median time from navigation and from launch. Use it on a root you have (a 10,000-run tree
+from `bench_scale.py --only small --keep`, the sweep of `bench_sweep.py --keep`); the index
+(--cache, default: a fresh one built by a first, untimed start) is shared by both apps.
+It writes nothing but the index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_scale
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--text", required=True, help="what the page shows once it is drawn")
+    parser.add_argument("--query", default="")
+    parser.add_argument("--open-after", type=float, default=0.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline-app", type=Path, default=None)
+    parser.add_argument("--cache", type=Path, default=None)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    cache = args.cache or Path(tempfile.mkdtemp(prefix="bench-restart-"))
+    apps: list[tuple[str, Path | None]] = [("ours", None)]
+    if args.baseline_app is not None:
+        apps.append((f"baseline {args.baseline_app}", args.baseline_app))
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in apps}
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=bench_scale.CHROMIUM, args=["--no-sandbox"])
+
+        def render(app: Path | None) -> tuple[float, float]:
+            launched = time.perf_counter()
+            proc, url = bench_scale._server(args.root, cache, False, script=app)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(600_000)
+                time.sleep(max(0.0, args.open_after - (time.perf_counter() - launched)))
+                started = time.perf_counter()
+                page.goto(url + args.query)
+                page.get_by_text(args.text).first.wait_for()
+                done = time.perf_counter()
+                page.close()
+                return done - started, done - launched
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+
+        if args.cache is None:
+            render(None)  # builds the index: every timed start below finds it warm
+        for _ in range(args.repeat):
+            for label, app in apps:
+                times[label].append(render(app))
+        browser.close()
+
+    print(
+        f"{args.root}{args.query}: until {args.text!r}, page opened "
+        + (f"{args.open_after:g} s after launch" if args.open_after else "once the server answers")
+        + f" (median of {args.repeat})"
+    )
+    medians = {}
+    for label, rounds in times.items():
+        medians[label] = statistics.median(r[0] for r in rounds)
+        bench_scale.line(
+            label,
+            f"{bench_scale.fmt(medians[label])} after navigation, "
+            f"{bench_scale.fmt(statistics.median(r[1] for r in rounds))} from launch "
+            f"(after navigation: {', '.join(bench_scale.fmt(r[0]) for r in rounds)})",
+        )
+    if len(medians) == 2:
+        ours, base = medians.values()
+        print(f"  ours / baseline after navigation: {ours / base:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""The server's head start (dashboard.warmup): what the first page finds ready, and that a
+warm-up that fails or has nothing to do never holds a page back."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dashboard import warmup
+from dashboard.settings import parse_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.usefixtures("dashboard_process")
+
+
+@pytest.fixture
+def fresh_warmup(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """dashboard.warmup as in a process that has not started one."""
+    monkeypatch.setattr(warmup, "_thread", None)
+    monkeypatch.setattr(warmup, "_done", threading.Event())
+    yield
+
+
+def copy_of_samples(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A copy of sample_runs/ and its runs' relative paths, sorted."""
+    root = tmp_path / "runs"
+    shutil.copytree(REPO / "sample_runs", root, symlinks=True)
+    rels = sorted(p.parent.relative_to(root).as_posix() for p in root.glob("*/*/*/metadata.json"))
+    assert len(rels) > 3
+    return root, rels
+
+
+def listed(root: Path) -> list[str]:
+    """What the process-wide provider of `root` lists, without refreshing it."""
+    provider = parse_settings(["--root", str(root)], os.environ).context().provider()
+    return [s.rel for s in provider.runs()]
+
+
+def test_warm_lists_a_local_root_before_any_page_asks(tmp_path: Path) -> None:
+    root, expected = copy_of_samples(tmp_path)
+    said = warmup.warm(["--root", str(root)], os.environ)
+    assert listed(root) == expected
+    assert said == f"ready, {len(expected)} runs listed under {root.resolve()}"
+
+
+def test_warm_leaves_a_missing_root_to_the_page(tmp_path: Path) -> None:
+    root = tmp_path / "nowhere"
+    said = warmup.warm(["--root", str(root)], os.environ)
+    assert said == "ready; the page says what is wrong with the runs root"
+    assert not root.exists()
+    assert listed(root) == []
+
+
+@pytest.mark.usefixtures("fresh_warmup")
+def test_wait_without_a_warm_up_returns_at_once() -> None:
+    done = threading.Event()
+    threading.Thread(target=lambda: (warmup.wait(), done.set()), daemon=True).start()
+    assert done.wait(30), "wait() blocked with no warm-up started"
+
+
+@pytest.mark.usefixtures("fresh_warmup")
+def test_a_failing_warm_up_is_logged_and_releases_the_page(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    release = threading.Event()
+    calls: list[list[str]] = []
+
+    def fail(argv: list[str], environ: object) -> str:
+        calls.append(argv)
+        release.wait(30)
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(warmup, "warm", fail)
+    with caplog.at_level(logging.WARNING, logger="dashboard.warmup"):
+        warmup.start(["--root", "/x"], {})
+        warmup.start(["--root", "/y"], {})  # a second start does nothing
+        waited = threading.Event()
+        threading.Thread(target=lambda: (warmup.wait(), waited.set()), daemon=True).start()
+        assert not waited.wait(0.2), "wait() returned while the warm-up was still running"
+        release.set()
+        assert waited.wait(30), "wait() never returned after the warm-up failed"
+        warmup._thread.join(30)  # type: ignore[union-attr]
+    assert calls == [["--root", "/x"]]
+    assert "warm-up failed" in caplog.text
+    assert "the disk went away" in caplog.text
+
+
+PROBE = """
+import json, os, sys
+sys.path.insert(0, {repo!r})
+from dashboard import warmup
+from dashboard.settings import parse_settings
+heavy = ("pandas", "pyarrow", "plotly.graph_objects", "plotly.graph_objs._parcoords",
+         "pandas.io.formats.style", "dashboard.run_view", "dashboard.sweep_view")
+before = [m for m in heavy if m in sys.modules]
+warmup.start(["--root", {root!r}], dict(os.environ))
+warmup.wait()
+provider = parse_settings(["--root", {root!r}], os.environ).context().provider()
+print(json.dumps({{"before": before, "after": [m for m in heavy if m in sys.modules],
+                  "runs": [s.rel for s in provider.runs()]}}))
+"""
+
+
+def test_start_imports_the_pages_libraries_and_lists_the_root_in_a_new_process(
+    tmp_path: Path,
+) -> None:
+    root, expected = copy_of_samples(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNLOG_")}
+    env["RUNLOG_CACHE_DIR"] = str(tmp_path / "cache")
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(repo=str(REPO), root=str(root))],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["before"] == []
+    assert seen["after"] == [
+        "pandas",
+        "pyarrow",
+        "plotly.graph_objects",
+        "plotly.graph_objs._parcoords",
+        "pandas.io.formats.style",
+        "dashboard.run_view",
+        "dashboard.sweep_view",
+    ]
+    assert seen["runs"] == expected
+    assert f"runlog: ready, {len(expected)} runs listed under {root.resolve()} (" in out.stderr
