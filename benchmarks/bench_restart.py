@@ -21,10 +21,40 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_scale
+
+
+def timed_page(
+    browser: Any,
+    root: Path,
+    cache: Path,
+    app: Path | None,
+    query: str,
+    text: str,
+    open_after: float = 0.0,
+    height: int = 1000,
+) -> tuple[float, float]:
+    """Launch `app` (None: ours) on `root`, open `query` `open_after` s after the launch (0:
+    once the server answers) and wait for `text`: (seconds from navigation, from launch)."""
+    launched = time.perf_counter()
+    proc, url = bench_scale._server(root, cache, False, script=app)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": height})
+        page.set_default_timeout(600_000)
+        time.sleep(max(0.0, open_after - (time.perf_counter() - launched)))
+        started = time.perf_counter()
+        page.goto(url + query)
+        page.get_by_text(text).first.wait_for()
+        done = time.perf_counter()
+        page.close()
+        return done - started, done - launched
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def main() -> None:
@@ -49,21 +79,9 @@ def main() -> None:
         browser = pw.chromium.launch(executable_path=bench_scale.CHROMIUM, args=["--no-sandbox"])
 
         def render(app: Path | None) -> tuple[float, float]:
-            launched = time.perf_counter()
-            proc, url = bench_scale._server(args.root, cache, False, script=app)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(600_000)
-                time.sleep(max(0.0, args.open_after - (time.perf_counter() - launched)))
-                started = time.perf_counter()
-                page.goto(url + args.query)
-                page.get_by_text(args.text).first.wait_for()
-                done = time.perf_counter()
-                page.close()
-                return done - started, done - launched
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+            return timed_page(
+                browser, args.root, cache, app, args.query, args.text, args.open_after
+            )
 
         if args.cache is None:
             render(None)  # builds the index: every timed start below finds it warm

@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_scale  # (after the sys.path fix)
+import bench_restart  # (after the sys.path fix)
+import bench_scale
 
 from runlog.format.records import (
     EpisodeRecord,
@@ -176,21 +177,9 @@ def bench_browser(
 
     def first_render(script: Path | None, query: str, text: str) -> tuple[float, float]:
         """(seconds from navigation, seconds from launching the server) to `text`."""
-        launched = time.perf_counter()
-        proc, url = bench_scale._server(root, cache, False, script=script)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            page.set_default_timeout(300_000)
-            time.sleep(max(0.0, open_after - (time.perf_counter() - launched)))
-            started = time.perf_counter()
-            page.goto(url + query)
-            page.get_by_text(text).first.wait_for()
-            done = time.perf_counter()
-            page.close()
-            return done - started, done - launched
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+        return bench_restart.timed_page(
+            browser, root, cache, script, query, text, open_after, height=1400
+        )
 
     hello = work / "hello" / "app.py"
     hello.parent.mkdir(exist_ok=True)
