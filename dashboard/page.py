@@ -217,8 +217,10 @@ def main() -> None:
     if problem is not None:
         _missing_root(settings, problem)
         return
-    # Each view is imported when first shown: the run table needs neither plotly nor the
-    # chart code, and a restarted server shows it sooner for that.
+    # Each view is imported when first shown. Under the server (dashboard/app.py) the warm-up
+    # has imported them all already; where nothing warmed up (AppTest, a bare
+    # `streamlit run dashboard/page.py`) the run table still needs neither plotly nor the
+    # chart code, and shows sooner for that.
     if route.page == "run" and route.run is not None:
         from dashboard import run_view
 
