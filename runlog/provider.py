@@ -568,14 +568,21 @@ class RunProvider:
                 attached = True
             except (IndexCorrupt, KeyError, TypeError, ValueError):
                 attached = False
+        if attached:
+            opened.signatures["train"] = _stat(reader.path)
+            try:
+                reader.refresh()
+            except IndexCorrupt:
+                # Rows appended to a restored column check it first: this one was damaged.
+                attached = False
         writer = None
         if not attached:
             reader.reread(columns=True)
             size = _size(reader.path)
             if self.index is not None and size >= COLUMNS_ABOVE:
                 writer = self.index.column_writer(self.root, opened.rel, "train")
-        opened.signatures["train"] = _stat(reader.path)
-        reader.refresh(sink=writer)
+            opened.signatures["train"] = _stat(reader.path)
+            reader.refresh(sink=writer)
         self.catalog.record(opened.path, "train", columns_entry(writer))
         self._resummarise(opened)
 
@@ -586,7 +593,10 @@ class RunProvider:
             return
         opened.signatures[kind] = signature
         before = reader.revision
-        reader.refresh()
+        try:
+            reader.refresh()
+        except IndexCorrupt:  # a restored column, checked as rows are appended to it
+            self._reread(opened, reader)
         if reader.revision != before:
             self.catalog.record(opened.path, kind)
             self._resummarise(opened)
@@ -641,12 +651,16 @@ class RunProvider:
             try:
                 return use(opened, opened.reader)
             except IndexCorrupt:
-                opened.curves.clear()
-                opened.smoothed.clear()
-                opened.reader.reread(columns=True)
-                opened.reader.refresh()
-                self.catalog.record(opened.path, "train")
+                self._reread(opened, opened.reader)
                 return use(opened, opened.reader)
+
+    def _reread(self, opened: _OpenRun, reader: EpisodeLog) -> None:
+        """Read the log again from its start: a column the index gave failed its checksum."""
+        opened.curves.clear()
+        opened.smoothed.clear()
+        reader.reread(columns=True)
+        reader.refresh()
+        self.catalog.record(opened.path, reader.kind)
 
     def series(
         self,

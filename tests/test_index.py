@@ -185,6 +185,32 @@ def test_a_flipped_byte_in_a_column_is_caught_when_that_column_is_read(tmp_path:
         damaged.column("reward")  # ... and the damaged column is refused when read
 
 
+def test_a_damaged_column_of_a_run_that_grew_is_read_again_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a run restores its columns from the index and appends the lines logged since;
+    appending checks every restored column first. A damaged one means reading the log again
+    from its start (found by the property below: it used to raise out of `series`)."""
+    monkeypatch.setattr(index_module, "COLUMNS_ABOVE", 1)
+    monkeypatch.setattr(provider_module, "COLUMNS_ABOVE", 1)
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    make_runs(root)
+    first = provider(root, RunIndex(cache))
+    listing(first)
+    first.catalog.save_index()
+    with (root / RUNS[0] / TRAIN_LOG).open("a") as fh:
+        fh.write(line(500, epsilon=0.5))
+    for path in (cache / "v1" / "columns").glob("*.arrow"):
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x10
+        path.write_bytes(bytes(data))
+    restarted = provider(root, RunIndex(cache))
+    plain = provider(root, None)
+    assert charted(restarted, RUNS[0]) == charted(plain, RUNS[0])
+    assert len(charted(restarted, RUNS[0])) == 31
+    assert listing(restarted) == listing(plain)
+
+
 def test_a_cut_or_missing_segment_is_refused(tmp_path: Path) -> None:
     index, entry, _plain = write_columns(tmp_path, "".join(line(i) for i in range(500)))
     path = index.base / "columns" / entry["segments"][0]["file"]
