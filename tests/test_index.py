@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 import runlog.provider as provider_module
 import runlog.read.index as index_module
 from runlog.format.layout import EVAL_LOG, METADATA_FILE, TRAIN_LOG
+from runlog.format.notes import RunNotes, update_notes
 from runlog.format.records import (
     EpisodeRecord,
     RunMetadata,
@@ -83,6 +84,8 @@ def listing(p: RunProvider) -> list[tuple[object, ...]]:
             s.log_bytes,
             s.last_write,
             s.state,
+            s.tags,
+            s.note,
         )
         for s in p.runs()
     ]
@@ -241,6 +244,8 @@ OPS = (
     "flip_column",
     "drop_column",
     "drop_cache",
+    "tag",
+    "drop_checkpoint",
 )
 
 
@@ -307,6 +312,11 @@ def apply(op: str, run: Path, cache: Path, counter: list[int]) -> None:
                 path.write_bytes(bytes(data))
     elif op == "drop_cache":
         shutil.rmtree(cache, ignore_errors=True)
+    elif op == "tag":
+        update_notes(run, lambda old: RunNotes((*old.tags, f"t{n}"), f"note {n}"))
+    elif op == "drop_checkpoint":
+        for path in sorted((run / "checkpoints").glob("*.mpk"))[:1]:
+            path.unlink()
 
 
 def charted(p: RunProvider, rel: str) -> list[float]:
@@ -366,6 +376,87 @@ def test_a_run_that_vanishes_and_comes_back_is_listed_as_without_the_index(
     back = listing(restarted)
     assert back == listing(provider(root, None))
     assert back[0][3] is not None and back[0][3].records == 31  # type: ignore[attr-defined]
+
+
+# -- run rows: an unchanged run is listed from its row, not looked at in full -------------------
+
+
+def revived(p: RunProvider) -> list[str]:
+    return sorted(run.key for run in p.catalog._runs.values() if run.revived)
+
+
+def test_an_unchanged_run_is_listed_from_its_row_and_a_changed_one_in_full(
+    tmp_path: Path,
+) -> None:
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    make_runs(root)
+    update_notes(root / RUNS[0], lambda old: RunNotes(("baseline",), "lr 3e-4"))
+    first = provider(root, RunIndex(cache))
+    expected = listing(first)
+    first.catalog.save_index()
+    restarted = provider(root, RunIndex(cache))
+    assert listing(restarted) == expected == listing(provider(root, None))
+    assert revived(restarted) == sorted(RUNS)  # nothing moved: both from their rows
+    assert expected[0][-2:] == (("baseline",), "lr 3e-4")
+    # Each input of the row moves in turn: that run alone is looked at in full.
+    changes = [
+        lambda run: update_notes(run, lambda old: RunNotes(("baseline", "seed0"), old.note)),
+        lambda run: (run / "checkpoints" / "step_100.mpk").unlink(),
+        lambda run: (run / "config.json").write_text("{}"),  # a new file in the run directory
+        lambda run: (run / METADATA_FILE).write_text(metadata(run.name, 555)),
+        lambda run: os.utime(run / EVAL_LOG, ns=(1, 2)),  # a touch: another mtime, same bytes
+    ]
+    for change in changes:
+        change(root / RUNS[0])
+        again = provider(root, RunIndex(cache))
+        assert listing(again) == listing(provider(root, None))
+        assert revived(again) == [RUNS[1]]
+        again.catalog.save_index()
+        next_start = provider(root, RunIndex(cache))
+        assert listing(next_start) == listing(again)
+        assert revived(next_start) == sorted(RUNS)  # the changed run from its new row
+
+
+def test_a_run_listed_from_its_row_then_opened_keeps_its_whole_entry(tmp_path: Path) -> None:
+    """Opening a revived run builds its readers from the index entry the row came with, and a
+    save after that keeps the entry whole (metadata, logs, row), so the next start revives it."""
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    make_runs(root, lines=50)
+    warm = provider(root, RunIndex(cache))
+    listing(warm)
+    warm.catalog.save_index()
+    restarted = provider(root, RunIndex(cache))
+    listing(restarted)
+    assert revived(restarted) == sorted(RUNS)
+    assert charted(restarted, RUNS[0]) == charted(provider(root, None), RUNS[0])
+    restarted.catalog.save_index()
+    entry = RunIndex(cache).load_root(root.resolve())[RUNS[0]]
+    assert entry["metadata"]["value"]["total_steps"] == 100
+    assert entry["train"]["summary"]["records"] == 50 and entry["row"] is not None
+    again = provider(root, RunIndex(cache))
+    assert listing(again) == listing(provider(root, None))
+    assert revived(again) == sorted(RUNS)
+    # The opened run then grows: followed from the index's offset, listed as without it.
+    with (root / RUNS[0] / TRAIN_LOG).open("a") as fh:
+        fh.write(line(7777, epsilon=0.5))
+    assert listing(restarted) == listing(provider(root, None))
+    assert restarted.run(RUNS[0]).train_episodes == 51  # type: ignore[union-attr]
+
+
+def test_a_row_of_another_layout_or_shape_is_not_used(tmp_path: Path) -> None:
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    make_runs(root)
+    first = provider(root, RunIndex(cache))
+    listing(first)
+    first.catalog.save_index()
+    index = RunIndex(cache)
+    entries = index.load_root(root.resolve())
+    entries[RUNS[0]]["row"][0] = 99  # a row layout this version does not know
+    entries[RUNS[1]]["row"][2] = entries[RUNS[1]]["row"][2][:4]  # cut short
+    assert index.save_root(root.resolve(), entries)
+    restarted = provider(root, RunIndex(cache))
+    assert revived(restarted) == []
+    assert listing(restarted) == listing(provider(root, None))
 
 
 # -- sharing, losing and not being able to write the cache ----------------------------------------

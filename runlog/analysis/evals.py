@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 BLOCK_COLUMNS = ("step", "n", "mean", "std", "min", "max", "median", "n_null")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EvalBlock:
     """One eval block: the episodes evaluated at env step `step`."""
 

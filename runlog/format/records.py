@@ -260,7 +260,7 @@ def now_rfc3339() -> str:
     return format_rfc3339(local, nanosecond=nanos)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunMetadata:
     """The contents of metadata.json. Timestamps stay the exact strings from the file.
 

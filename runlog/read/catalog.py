@@ -15,6 +15,13 @@ whatever the log's length), so a rescan reads only appended bytes. With a persis
 being opened, a grown one is read from its indexed offset, and a log read from its start has
 its columns written to the index as it is parsed (when it is big enough to be worth it).
 
+A run whose every input is settled also gets a *row*: its whole summary, flat, under the
+stats it was made from (`_row_key`: the run directory's and checkpoints/'s inode and mtime,
+the signatures of metadata.json, both logs and runlog.json). While none of them moves, the
+summary stands: a rescan costs the run four stats, and a restart rebuilds the summary from the
+index row without taking apart the run's entry (its readers and metadata are built from that
+entry only when something needs them: `_Run.unpack`).
+
 `scan(max_read=...)` bounds the work: a log needing more new bytes than that is left for
 later, its figures None (`RunSummary.indexed` is False) until `read_logs` reads it. The
 dashboard lists a cold root at once this way and indexes in the background.
@@ -36,6 +43,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from runlog.analysis.evals import EvalBlock
 from runlog.format.layout import (
@@ -60,7 +69,7 @@ from runlog.read.activity import (
     last_activity,
     updated_at,
 )
-from runlog.read.summary import LogKind, LogStats, stats_from_json
+from runlog.read.summary import LogKind, LogStats, stats_from_json, stats_from_row, stats_row
 
 if TYPE_CHECKING:
     from runlog.read.episodes import EpisodeLog
@@ -82,11 +91,16 @@ SAVE_EVERY = 5.0
 """Seconds at least between two writes of the index by `scan` (`save_index` writes now)."""
 
 _Signature = tuple[int, int, int, int]  # (st_ino, st_size, st_mtime_ns, st_ctime_ns)
+_RowKey = tuple[object, ...]
+"""(run dir (ino, mtime), checkpoints/ (ino, mtime), metadata.json, train log, eval log,
+runlog.json signatures): `_row_key`."""
+ROW_FORMAT = 1
+"""The layout of an index run row (`_summary_row`); another number is not read."""
 _STATTED = frozenset({METADATA_FILE, TRAIN_LOG, EVAL_LOG})
 _LOG_FILES: dict[LogKind, str] = {"train": TRAIN_LOG, "eval": EVAL_LOG}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckpointInfo:
     """One checkpoint file: `step_<N>.mpk` (step N), `latest.mpk` or `best.mpk`."""
 
@@ -108,7 +122,7 @@ class CheckpointInfo:
         return [self.name, self.step, self.size, self.mtime, self.is_latest, self.is_best]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """One run as the catalog sees it. `problem` says in words what is wrong, or is None.
     `train` / `eval` are None while the logs have not been read yet (a first start)."""
@@ -371,33 +385,78 @@ def _tuple(value: object) -> object:
 
 
 class _Run:
-    def __init__(self, path: Path, key: str, indexed: Any) -> None:
+    """One run as the catalog follows it. A run listed from its index row (`revived`) holds
+    only that row's summary and its index entry, encoded; the entry is decoded and the logs'
+    state built when something needs more (`unpack`): a look that finds a file changed, a
+    reader asked for, a save."""
+
+    def __init__(self, path: Path, key: str, indexed: Any, *, revived: bool = False) -> None:
         self.path = path
         self.key = key
-        entry = indexed if isinstance(indexed, dict) else {}
-        self.train = _Log(self, path / TRAIN_LOG, "train", entry.get("train"))
-        self.eval = _Log(self, path / EVAL_LOG, "eval", entry.get("eval"))
+        self._train: _Log | None = None
+        self._eval: _Log | None = None
+        self._indexed_logs: tuple[Any, Any] = (None, None)
+        self._saved: Any = indexed if revived else None
+        """A revived run's index entry, as read (taken apart by `unpack`)."""
+        self.revived = revived
+        """Listed from its index row, not looked at in full since (see the class doc)."""
         self.metadata_signature: _Signature | None = None
         self.metadata: RunMetadata | None = None
         self.metadata_problem: str | None = None
         self.last_good: RunMetadata | None = None
-        self.indexed_metadata: Any = entry.get("metadata")
-        self.indexed_files: Any = entry.get("files")
+        self.indexed_metadata: Any = None
+        self.indexed_files: Any = None
         self.files: _Files | None = None
         self.summary: RunSummary | None = None
         self.inputs: tuple[object, ...] = ()
+        self.row_key: _RowKey | None = None
+        """The stats `summary` stands for (`_row_key`): while they do not move, it stands."""
+        self.row: bytes | None = None
+        """The index row of `summary` under `row_key` (orjson), None when there is none."""
         # runlog.json is runlog's own (no trainer writes it): read again when its stat moves,
-        # never counted as activity, not kept in the index (a small file, read on a change).
+        # never counted as activity; its tags and note are in the index row only.
         self.notes_signature: _Signature | None = None
         self.notes: NotesFile | None = None
         # metadata.json's last_updated in epoch seconds, parsed once per metadata read.
         self.stamp: tuple[RunMetadata | None, float | None] = (None, None)
+        if not revived:
+            self._take_entry(indexed)
+
+    def _take_entry(self, indexed: Any) -> None:
+        entry = indexed if isinstance(indexed, dict) else {}
+        self._indexed_logs = (entry.get("train"), entry.get("eval"))
+        self.indexed_metadata = entry.get("metadata")
+        self.indexed_files = entry.get("files")
+        row = entry.get("row")
+        self.row = orjson.dumps(row) if self.revived and row is not None else self.row
+
+    def unpack(self) -> None:
+        """Decode a revived run's index entry (once), so its logs and metadata can be
+        followed from where the index left them."""
+        saved, self._saved = self._saved, None
+        if saved is not None:
+            self._take_entry(saved)
+
+    @property
+    def train(self) -> _Log:
+        if self._train is None:
+            self.unpack()
+            self._train = _Log(self, self.path / TRAIN_LOG, "train", self._indexed_logs[0])
+        return self._train
+
+    @property
+    def eval(self) -> _Log:
+        if self._eval is None:
+            self.unpack()
+            self._eval = _Log(self, self.path / EVAL_LOG, "eval", self._indexed_logs[1])
+        return self._eval
 
     def logs(self) -> tuple[_Log, _Log]:
         return self.train, self.eval
 
     def entry(self) -> dict[str, Any]:
         """This run as the index stores it."""
+        self.unpack()
         metadata = None
         if self.metadata_signature is not None:
             metadata = {
@@ -405,11 +464,18 @@ class _Run:
                 "value": None if self.metadata is None else metadata_fields(self.metadata),
                 "problem": self.metadata_problem,
             }
+        elif self.revived:
+            metadata = self.indexed_metadata  # as the index had it: nothing read since
+        # The row stands for the files' listing too (its key holds `_Files.key`).
+        files = self.files.to_json() if self.files is not None and self.row is None else None
+        if files is None and self.revived and self.row is None:
+            files = self.indexed_files
         return {
             "metadata": metadata,
             "train": self.train.indexed,
             "eval": self.eval.indexed,
-            "files": None if self.files is None else self.files.to_json(),
+            "files": files,
+            "row": None if self.row is None else orjson.loads(self.row),
         }
 
 
@@ -489,7 +555,8 @@ class Catalog:
         """The summary of one run directory (cached like a scan's)."""
         run_dir = Path(run_dir)
         try:
-            item = FoundDir(run_dir, _list(run_dir))
+            entries = _list(run_dir)
+            item = FoundDir(run_dir, entries, stat=os.stat(run_dir))  # as the walk takes it
         except PermissionError:
             item = FoundDir(run_dir, None, f"permission denied: {run_dir}")
         except OSError as exc:
@@ -511,8 +578,8 @@ class Catalog:
         for run_dir in run_dirs:
             with self._lock:
                 run = self._runs.get(Path(run_dir))
-            if run is None:
-                continue
+            if run is None or run.revived:
+                continue  # gone, or listed from the index: its figures are known
             self._read([log for log in run.logs() if log.stats is None or log.reader is not None])
             if progress is not None:
                 progress(run.path, run.train.size + run.eval.size)
@@ -533,7 +600,7 @@ class Catalog:
             return sorted(
                 path
                 for path, run in self._runs.items()
-                if run.train.stats is None or run.eval.stats is None
+                if not run.revived and (run.train.stats is None or run.eval.stats is None)
             )
 
     def reader(self, run_dir: Path, kind: LogKind) -> EpisodeLog:
@@ -610,7 +677,11 @@ class Catalog:
 
     def _look(self, item: FoundDir, now: float) -> _Looked:
         """Stat the run's files, settle its metadata and say how much of each log is new."""
+        quick = self._quick_look(item)
+        if quick is not None:
+            return quick
         run = self._run_for(item.path)
+        run.unpack()
         if item.entries is None:
             return _Looked(item, run, (0, 0), {})
         stats: dict[str, os.stat_result] = {}
@@ -628,6 +699,75 @@ class Catalog:
         self._read_notes(run, notes)
         needs = (run.train.look(stats.get(TRAIN_LOG)), run.eval.look(stats.get(EVAL_LOG)))
         return _Looked(item, run, needs, stats)
+
+    def _quick_look(self, item: FoundDir) -> _Looked | None:
+        """The run's summary as it stands, when none of the stats it was made under moved
+        (`_row_key`): from memory, or on a first look from its index row. None: look in full."""
+        if item.entries is None or item.stat is None:
+            return None
+        stats: dict[str, os.stat_result] = {}
+        checkpoints: os.stat_result | None = None
+        notes: os.stat_result | None = None
+        try:
+            for child in item.entries:
+                name = child.name
+                if name in _STATTED:
+                    stats[name] = child.stat()
+                elif name == CHECKPOINTS_DIR:
+                    checkpoints = child.stat(follow_symlinks=False)
+                elif name == NOTES_FILE:
+                    notes = child.stat(follow_symlinks=False)
+        except OSError:
+            return None
+        key = _row_key(item.stat, checkpoints, stats, notes)
+        run = self._runs.get(item.path)
+        if run is not None:
+            if run.row_key == key and run.summary is not None:
+                return _Looked(item, run, (0, 0), stats, quick=True)
+            return None
+        rel = self._key(item.path)
+        entry = self._indexed.get(rel)
+        row = entry.get("row") if isinstance(entry, dict) else None
+        if row is None:
+            return None
+        try:
+            if row[0] != ROW_FORMAT or _key_from_json(row[1]) != key:
+                return None
+            summary = self._revive(item.path, row[2])
+        except (IndexError, KeyError, TypeError, ValueError):
+            return None
+        del self._indexed[rel]
+        run = _Run(item.path, rel, entry, revived=True)
+        run.row_key, run.summary = key, summary
+        self._runs[item.path] = run
+        return _Looked(item, run, (0, 0), stats, quick=True)
+
+    def _revive(self, run_dir: Path, data: list[Any]) -> RunSummary:
+        """A run's summary from its index row (`_summary_row`); its state is set by the caller."""
+        (problem, metadata, train, eval_, checkpoints, disk, logs, written, tags, note) = data
+        directory = run_dir / CHECKPOINTS_DIR
+        name, version, run_id = (("",) * 3 + tuple(run_dir.parts))[-3:]
+        return RunSummary(
+            path=run_dir,
+            rel=f"{name}/{version}/{run_id}",
+            name=name,
+            version=version,
+            run_id=run_id,
+            metadata=None if metadata is None else RunMetadata(*metadata),
+            problem=problem,
+            train=stats_from_row(train, "train"),
+            eval=stats_from_row(eval_, "eval"),
+            checkpoints=tuple(
+                CheckpointInfo(name, directory, step, size, mtime, latest, best)
+                for name, step, size, mtime, latest, best in checkpoints
+            ),
+            disk_bytes=disk,
+            log_bytes=logs,
+            last_write=written,
+            state=RunState.FINISHED,
+            tags=tuple(tags),
+            note=note,
+        )
 
     def _restore(self, log: _Log) -> None:
         """Put a fresh reader where the index says the log was read to."""
@@ -842,6 +982,9 @@ class Catalog:
 
     def _summarise(self, looked: _Looked, now: float) -> RunSummary:
         item, run, stats = looked.item, looked.run, looked.stats
+        if looked.quick and run.summary is not None:
+            run.summary = run.summary.aged(now, self.live_window, self.stall_window)
+            return run.summary
         run_dir = run.path
         entries = {e.name: e for e in item.entries or ()}
         problems: list[str] = []
@@ -908,7 +1051,31 @@ class Catalog:
         )
         run.summary = summary
         run.inputs = inputs
+        self._keep_row(run, files, looked)
         return summary
+
+    def _keep_row(self, run: _Run, files: _Files, looked: _Looked) -> None:
+        """Note the stats the run's summary stands for, and its index row (dirty when new),
+        when every input of it is settled under a stat; otherwise there is no row."""
+        run.revived = False
+        summary = run.summary
+        settled = (
+            summary is not None
+            and files.key
+            and all(log.reader is None or log.reader.problem is None for log in run.logs())
+            and (run.notes_signature is not None or NOTES_FILE not in looked.entries)
+        )
+        if not settled or summary is None:
+            run.row_key = run.row = None
+            return
+        key = (*files.key, run.notes_signature)
+        if key == run.row_key:
+            return
+        run.row_key = key
+        row = orjson.dumps([ROW_FORMAT, key, _summary_row(summary)])
+        if row != run.row:
+            run.row = row
+            self._dirty.add(run.key)
 
 
 @dataclass(frozen=True)
@@ -919,8 +1086,16 @@ class _Looked:
     run: _Run
     needs: tuple[int, int]
     stats: dict[str, os.stat_result]
+    quick: bool = False
+    """Nothing moved since the run's summary was made (`Catalog._quick_look`)."""
+
+    @property
+    def entries(self) -> frozenset[str]:
+        return frozenset(e.name for e in self.item.entries or ())
 
     def to_read(self, max_read: int | None) -> list[_Log]:
+        if self.quick:
+            return []
         return [
             log
             for log, n in zip(self.run.logs(), self.needs, strict=True)
@@ -1015,6 +1190,51 @@ def _other_bytes(
         except OSError:
             continue
     return total
+
+
+def _stamp(st: os.stat_result | None) -> tuple[int, int] | None:
+    return None if st is None else (st.st_ino, st.st_mtime_ns)
+
+
+def _row_key(
+    run_dir: os.stat_result,
+    checkpoints: os.stat_result | None,
+    stats: dict[str, os.stat_result],
+    notes: os.stat_result | None,
+) -> _RowKey:
+    """What a run's summary stands for: its directory's and checkpoints/'s (ino, mtime) (a
+    file added, removed or renamed), metadata.json's and the logs' signatures (a write), and
+    runlog.json's. `_Files.key` plus runlog.json's signature."""
+    meta, train, evals = (stats.get(n) for n in (METADATA_FILE, TRAIN_LOG, EVAL_LOG))
+    return (
+        _stamp(run_dir),
+        _stamp(checkpoints),
+        None if meta is None else _signature(meta),
+        None if train is None else _signature(train),
+        None if evals is None else _signature(evals),
+        None if notes is None else _signature(notes),
+    )
+
+
+def _key_from_json(value: list[Any]) -> _RowKey:
+    return tuple(None if part is None else tuple(part) for part in value)
+
+
+def _summary_row(summary: RunSummary) -> list[Any]:
+    """The index row of a summary (`Catalog._revive` reads it): plain JSON lists, no names."""
+    metadata = summary.metadata
+    return [
+        summary.problem,
+        None if metadata is None else list(metadata_fields(metadata).values()),
+        None if summary.train is None else stats_row(summary.train),
+        None if summary.eval is None else stats_row(summary.eval),
+        [c.to_json() for c in summary.checkpoints],
+        summary.disk_bytes,
+        summary.log_bytes,
+        summary.last_write,
+        list(summary.tags),
+        summary.note,
+    ]
 
 
 def scan_runs(

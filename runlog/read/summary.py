@@ -26,7 +26,14 @@ from runlog.analysis.evals import EvalBlock, EvalBlocks
 if TYPE_CHECKING:
     from runlog.read.parse import Batch
 
-__all__ = ["MAX_BAD_LINES", "LogStats", "LogSummary", "stats_from_json"]
+__all__ = [
+    "MAX_BAD_LINES",
+    "LogStats",
+    "LogSummary",
+    "stats_from_json",
+    "stats_from_row",
+    "stats_row",
+]
 
 LogKind = Literal["train", "eval"]
 
@@ -34,7 +41,7 @@ MAX_BAD_LINES = 1000
 """Bad line numbers kept per log (all are counted)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogStats:
     """One log's figures as of one read (see the module doc)."""
 
@@ -270,4 +277,72 @@ def _block_from(obj: Any) -> EvalBlock:
         max=_float(obj["max"]),
         median=_float(obj["median"]),
         n_null=_count(obj["n_null"]),
+    )
+
+
+# -- as one row of a run's listing in the index (runlog.read.catalog's run rows) --------------
+
+
+def stats_row(stats: LogStats) -> list[Any]:
+    """`stats` as a flat JSON list, for the index's run rows: `stats_from_row` reads it back
+    equal, with a handful of calls (a restart revives 20,000 of them)."""
+    return [
+        stats.records,
+        stats.total_steps,
+        stats.last_reward,
+        stats.best_reward,
+        [list(pair) for pair in stats.status_counts],
+        list(stats.extras_keys),
+        stats.bad_line_count,
+        list(stats.bad_lines),
+        None if stats.best_eval is None else _block_row(stats.best_eval),
+        None if stats.last_eval is None else _block_row(stats.last_eval),
+    ]
+
+
+def stats_from_row(row: Sequence[Any], kind: LogKind) -> LogStats:
+    """The LogStats `stats_row` made. Raises TypeError or ValueError on a row of another
+    shape; the values are not checked one by one: the row comes from a root file whose
+    checksum held (runlog.read.index), written by `stats_row`."""
+    records, steps, last, best, counts, extras, n_bad, bad, best_eval, last_eval = row
+    return LogStats(
+        kind,
+        records,
+        steps,
+        last,
+        best,
+        tuple((name, count) for name, count in counts),
+        tuple(extras),
+        n_bad,
+        tuple(bad),
+        None if best_eval is None else _block_from_row(best_eval),
+        None if last_eval is None else _block_from_row(last_eval),
+    )
+
+
+def _block_row(block: EvalBlock) -> list[Any]:
+    return [
+        block.step,
+        block.n,
+        _finite_or_none(block.mean),
+        _finite_or_none(block.std),
+        _finite_or_none(block.min),
+        _finite_or_none(block.max),
+        _finite_or_none(block.median),
+        block.n_null,
+    ]
+
+
+def _block_from_row(row: Sequence[Any]) -> EvalBlock:
+    step, n, mean, std, low, high, median, n_null = row
+    nan = math.nan
+    return EvalBlock(
+        step,
+        n,
+        nan if mean is None else mean,
+        nan if std is None else std,
+        nan if low is None else low,
+        nan if high is None else high,
+        nan if median is None else median,
+        n_null,
     )
