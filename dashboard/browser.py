@@ -33,6 +33,7 @@ from dashboard.data import (
     TABLE_COLUMNS,
     filter_runs,
     runs_frame,
+    table_for,
 )
 from dashboard.text import (
     NO_VALUE,
@@ -135,12 +136,15 @@ def _table_fragment(ctx: AppContext) -> None:
     provider.refresh()
     if provider.listing_revision != st.session_state.get(_LISTING_KEY):
         st.rerun(scope="app")  # runs appeared or vanished: filter options must change too
+    revision = provider.revision  # before the summaries: a change after it is seen next poll
     summaries = provider.runs()
     if _all_tags(summaries) != st.session_state.get(_TAGS_KEY):
         st.rerun(scope="app")  # a tag appeared or vanished: so did a filter option
 
     _progress(provider)
-    frame = runs_frame(summaries)
+    # Rebuilt when a summary changed or a run's state aged (live -> stalled -> finished).
+    states = tuple(s.state for s in summaries)
+    frame = table_for(provider, (revision, states), lambda: runs_frame(summaries))
     shown = filter_runs(
         frame,
         st.session_state.get(urlstate.widget_key(urlstate.NAME), []),

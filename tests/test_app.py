@@ -281,6 +281,58 @@ def test_broken_runs_are_listed_with_their_problem_in_words(
     assert "Traceback" not in all_text(at)
 
 
+def test_the_run_table_is_kept_while_nothing_changes_and_follows_a_change(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table's fragment polls every half second; its table (a quarter of a second to build
+    for 10,000 runs) is built again only when a summary changed or a state aged."""
+    from dashboard import data
+
+    at = app(root, monkeypatch)
+    [(provider, (key, kept))] = list(data._TABLES.items())
+    at.run()
+    assert data._TABLES[provider] == (key, kept) and data._TABLES[provider][1] is kept
+    assert runs_table(at).set_index("rel").loc[GOOD, "episodes"] == 60
+    with open(root / GOOD / "train_episodes.jsonl", "a") as fh:
+        fh.write(_episode(7.0, 12, "Terminated", {}) + "\n")
+    deadline = time.monotonic() + 10
+    while runs_table(at.run()).set_index("rel").loc[GOOD, "episodes"] != 61:
+        assert time.monotonic() < deadline, "the appended episode never reached the table"
+        time.sleep(0.05)
+    assert data._TABLES[provider][1] is not kept
+
+
+def test_a_kept_table_is_one_per_provider_and_rebuilt_when_its_key_moves() -> None:
+    import gc
+
+    import pandas as pd
+
+    from dashboard.data import _TABLES, table_for
+
+    class Owner:
+        pass
+
+    first, second = Owner(), Owner()
+    built: list[str] = []
+
+    def build(tag: str) -> Any:
+        def table() -> pd.DataFrame:
+            built.append(tag)
+            return pd.DataFrame({"n": [len(built)]})
+
+        return table
+
+    table = table_for(first, (1, ("live",)), build("first"))
+    assert table_for(first, (1, ("live",)), build("again")) is table
+    assert table_for(first, (1, ("stalled",)), build("aged")) is not table  # a state aged
+    assert table_for(first, (2, ("stalled",)), build("changed"))["n"].tolist() == [3]
+    table_for(second, (2, ("stalled",)), build("second"))  # another provider, its own table
+    assert built == ["first", "aged", "changed", "second"]
+    del first
+    gc.collect()
+    assert list(_TABLES) == [second]  # a forgotten provider's table goes with it
+
+
 def test_filter_by_text_name_and_version(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = app(root, monkeypatch)
     at.text_input(key="url.q").set_value("v2").run()
