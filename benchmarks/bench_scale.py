@@ -25,7 +25,8 @@ the index, measured in the same run. Parts (`--only`, comma-separated):
             (/proc/PID/status): targets <= 2 s and <= 700 MB; both against --no-cache
   small     10,000 small runs: cold scan (empty index), warm restart, rescan of an unchanged
             tree (the provider's refresh with its file watcher; a full walk printed beside):
-            targets <= 2 s / <= 0.5 s / <= 0.1 s
+            targets <= 2 s / <= 0.5 s / <= 0.1 s; then (no target) the run table's half-second
+            poll on that quiet root (its fragment alone, AppTest) beside the table's build
 
 Peak RSS of a whole process is its VmHWM (/proc/self/status) read at exit: ru_maxrss would
 carry the benchmark's own peak over fork and exec. The rerun of a live 1M run after 100
@@ -504,6 +505,53 @@ def bench_small(work: Path, runs: int, repeat: int) -> None:
         f"{fmt(rescan)} (a full walk and stat of every file: {fmt(walk)})",
         "<= 0.1 s",
         rescan <= 0.1,
+    )
+    bench_table_poll(root, work / "small-cache", repeat)
+
+
+def bench_table_poll(root: Path, cache: Path, repeat: int) -> None:
+    """The run table's poll (its fragment alone, every 0.5 s in a browser) on a quiet root,
+    against building the table, which each poll did before the table was kept per provider."""
+    import bench_dashboard
+    from bench_dashboard import AppTest
+
+    from dashboard.browser import TABLE_FRAGMENT
+    from dashboard.data import runs_frame
+    from runlog.provider import RunProvider
+    from runlog.read.index import RunIndex
+    from runlog.read.watch import stop_all_watchers
+
+    saved = {k: os.environ.get(k) for k in ("RUNLOG_ROOT", "RUNLOG_CACHE_DIR")}
+    os.environ["RUNLOG_ROOT"], os.environ["RUNLOG_CACHE_DIR"] = str(root), str(cache)
+    try:
+        bench_dashboard.as_the_server_runs()
+        at = AppTest.from_file(str(bench_dashboard.APP), default_timeout=600)
+        bench_dashboard.timed_run(at)  # lists the root, builds the index
+        bench_dashboard.timed_run(at)
+        polls = [bench_dashboard.fragment_run(at, TABLE_FRAGMENT) for _ in range(5 * repeat)]
+        page = [bench_dashboard.timed_run(at) for _ in range(3 * repeat)]
+        provider = RunProvider(root, index=RunIndex(cache), watch=False, background=False)
+        provider.refresh()
+
+        def build() -> float:
+            started = time.perf_counter()
+            runs_frame(provider.runs())
+            return time.perf_counter() - started
+
+        builds = [build() for _ in range(5 * repeat)]
+    finally:
+        stop_all_watchers()
+        shutil.rmtree(cache, ignore_errors=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    poll, built = statistics.median(polls), statistics.median(builds)
+    line(
+        "(not a target) run table poll, nothing changed (AppTest)",
+        f"{fmt(poll)} (before the table was kept, each poll also built it: +{fmt(built)}); "
+        f"whole page rerun {fmt(statistics.median(page))}",
     )
 
 

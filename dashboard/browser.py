@@ -52,6 +52,10 @@ _OPEN_CLICK_KEY = "browser.open_click"
 OPEN_LABEL = "Open"
 
 
+TABLE_FRAGMENT = "browser.table"
+"""Key of the run table's fragment (benchmarks/bench_scale.py reruns it as a browser would)."""
+
+
 def render(ctx: AppContext) -> None:
     provider = ctx.provider()
     provider.refresh()
@@ -130,7 +134,7 @@ def render(ctx: AppContext) -> None:
     _fallbacks(summaries)
 
 
-@st.fragment(run_every=POLL_INTERVAL)
+@st.fragment(run_every=POLL_INTERVAL, key=TABLE_FRAGMENT)
 def _table_fragment(ctx: AppContext) -> None:
     provider = ctx.provider()
     provider.refresh()
