@@ -1,7 +1,7 @@
 """A restarted dashboard, timed in Debian chromium: ours against another checkout's.
 
     .venv/bin/python benchmarks/bench_restart.py --root ROOT --text "Showing 10000 of 10000 runs"
-        [--query "?sweep=a/b"] [--open-after 5] [--repeat 3]
+        [--query "?sweep=a/b"] [--open-after 5] [--repeat 3] [--grid]
         [--baseline-app OTHER_CHECKOUT/dashboard/app.py] [--cache DIR]
 
 For each round it launches `streamlit run dashboard/app.py -- --root ROOT` (ours, then the
@@ -27,6 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_scale
 
+GRID = '[data-testid="stDataFrame"] canvas'
+"""A data grid drawn (glide-data-grid paints on a canvas, after its chunk of code is loaded)."""
+
 
 def timed_page(
     browser: Any,
@@ -37,9 +40,11 @@ def timed_page(
     text: str,
     open_after: float = 0.0,
     height: int = 1000,
+    selector: str | None = None,
 ) -> tuple[float, float]:
     """Launch `app` (None: ours) on `root`, open `query` `open_after` s after the launch (0:
-    once the server answers) and wait for `text`: (seconds from navigation, from launch)."""
+    once the server answers) and wait for `text`, then for `selector` if given (e.g. GRID: the
+    data grid drawn, which comes after its caption): (seconds from navigation, from launch)."""
     launched = time.perf_counter()
     proc, url = bench_scale._server(root, cache, False, script=app)
     try:
@@ -49,6 +54,8 @@ def timed_page(
         started = time.perf_counter()
         page.goto(url + query)
         page.get_by_text(text).first.wait_for()
+        if selector is not None:
+            page.locator(selector).first.wait_for()
         done = time.perf_counter()
         page.close()
         return done - started, done - launched
@@ -66,6 +73,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--baseline-app", type=Path, default=None)
     parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument(
+        "--grid", action="store_true", help="then wait for the page's first data grid drawn"
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -80,7 +90,14 @@ def main() -> None:
 
         def render(app: Path | None) -> tuple[float, float]:
             return timed_page(
-                browser, args.root, cache, app, args.query, args.text, args.open_after
+                browser,
+                args.root,
+                cache,
+                app,
+                args.query,
+                args.text,
+                args.open_after,
+                selector=GRID if args.grid else None,
             )
 
         if args.cache is None:
@@ -91,7 +108,9 @@ def main() -> None:
         browser.close()
 
     print(
-        f"{args.root}{args.query}: until {args.text!r}, page opened "
+        f"{args.root}{args.query}: until {args.text!r}"
+        + (" and the grid drawn" if args.grid else "")
+        + ", page opened "
         + (f"{args.open_after:g} s after launch" if args.open_after else "once the server answers")
         + f" (median of {args.repeat})"
     )
