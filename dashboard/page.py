@@ -200,7 +200,9 @@ def _wait_for_root(root: str) -> None:
 
 def main() -> None:
     warmup.wait()  # the server's head start (imports, the root's first scan), if it has one
-    st.set_page_config(page_title="runlog", page_icon=":material/monitoring:", layout="wide")
+    # An emoji: Streamlit draws it into a data: URL. A material icon as the page icon would be
+    # fetched from fonts.gstatic.com by every browser that opens the dashboard.
+    st.set_page_config(page_title="runlog", page_icon="📈", layout="wide")
     st.html(_CSS)
     settings = parse_settings(sys.argv[1:], os.environ)
     ctx = settings.context()

@@ -67,6 +67,15 @@ def test_table_and_run_charts_render(
     page: Any, runs_copy: Path, start_app: Any, artifacts_dir: Path
 ) -> None:
     server = start_app(runs_copy)
+    # Nothing the dashboard shows is fetched from anywhere but its own server (an icon from a
+    # CDN would be a request to a third party from every user's browser, and fail offline).
+    elsewhere: list[str] = []
+    page.on(
+        "request",
+        lambda request: None
+        if request.url.startswith((server.url, "data:", "blob:", "ws://127.0.0.1"))
+        else elsewhere.append(request.url),
+    )
     wait_for_app(page, server)
     page.wait_for_selector('[data-testid="stDataFrame"]')
     n_runs = len(list(runs_copy.glob("*/*/*/metadata.json")))
@@ -91,6 +100,7 @@ def test_table_and_run_charts_render(
     assert page.locator(".js-plotly-plot").count() >= 4
     assert page.locator(NO_EXCEPTION).count() == 0
     page.screenshot(path=str(artifacts_dir / "e2e_run_view.png"))
+    assert elsewhere == []
     # The server (dashboard/app.py) listed the root before the first page asked for it.
     assert f"runlog: ready, {n_runs:,} runs listed under {runs_copy.resolve()}" in server.log_text()
     assert "warm-up failed" not in server.log_text()
