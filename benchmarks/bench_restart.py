@@ -40,11 +40,12 @@ def timed_page(
     text: str,
     open_after: float = 0.0,
     height: int = 1000,
-    selector: str | None = None,
+    selector: str | tuple[str, ...] | None = None,
 ) -> tuple[float, float]:
     """Launch `app` (None: ours) on `root`, open `query` `open_after` s after the launch (0:
-    once the server answers) and wait for `text`, then for `selector` if given (e.g. GRID: the
-    data grid drawn, which comes after its caption): (seconds from navigation, from launch)."""
+    once the server answers) and wait for `text`, then for `selector` (or each of several) if
+    given (e.g. GRID: the data grid drawn, which comes after its caption): (seconds from
+    navigation, from launch)."""
     launched = time.perf_counter()
     proc, url = bench_scale._server(root, cache, False, script=app)
     try:
@@ -54,8 +55,8 @@ def timed_page(
         started = time.perf_counter()
         page.goto(url + query)
         page.get_by_text(text).first.wait_for()
-        if selector is not None:
-            page.locator(selector).first.wait_for()
+        for drawn in (selector,) if isinstance(selector, str) else selector or ():
+            page.locator(drawn).first.wait_for()
         done = time.perf_counter()
         page.close()
         return done - started, done - launched
