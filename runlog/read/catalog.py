@@ -386,9 +386,9 @@ def _tuple(value: object) -> object:
 
 class _Run:
     """One run as the catalog follows it. A run listed from its index row (`revived`) holds
-    only that row's summary and its index entry, encoded; the entry is decoded and the logs'
-    state built when something needs more (`unpack`): a look that finds a file changed, a
-    reader asked for, a save."""
+    only that row's summary and its index entry as read; the entry is taken apart and the
+    logs' state built when something needs more (`unpack`): a look that finds a file changed,
+    a reader asked for, a save."""
 
     def __init__(self, path: Path, key: str, indexed: Any, *, revived: bool = False) -> None:
         self.path = path
