@@ -427,8 +427,6 @@ class _Run:
         self._indexed_logs = (entry.get("train"), entry.get("eval"))
         self.indexed_metadata = entry.get("metadata")
         self.indexed_files = entry.get("files")
-        row = entry.get("row")
-        self.row = orjson.dumps(row) if self.revived and row is not None else self.row
 
     def unpack(self) -> None:
         """Decode a revived run's index entry (once), so its logs and metadata can be
@@ -436,6 +434,7 @@ class _Run:
         saved, self._saved = self._saved, None
         if saved is not None:
             self._take_entry(saved)
+            self.row = orjson.dumps(saved["row"])  # the row it was revived from
 
     @property
     def train(self) -> _Log:
@@ -467,9 +466,7 @@ class _Run:
         elif self.revived:
             metadata = self.indexed_metadata  # as the index had it: nothing read since
         # The row stands for the files' listing too (its key holds `_Files.key`).
-        files = self.files.to_json() if self.files is not None and self.row is None else None
-        if files is None and self.revived and self.row is None:
-            files = self.indexed_files
+        files = None if self.row is not None or self.files is None else self.files.to_json()
         return {
             "metadata": metadata,
             "train": self.train.indexed,
@@ -677,49 +674,27 @@ class Catalog:
 
     def _look(self, item: FoundDir, now: float) -> _Looked:
         """Stat the run's files, settle its metadata and say how much of each log is new."""
-        quick = self._quick_look(item)
+        taken = None if item.entries is None else _stat_children(item.entries)
+        quick = None if taken is None else self._quick_look(item, taken)
         if quick is not None:
             return quick
         run = self._run_for(item.path)
         run.unpack()
-        if item.entries is None:
+        if taken is None:
             return _Looked(item, run, (0, 0), {})
-        stats: dict[str, os.stat_result] = {}
-        notes: os.stat_result | None = None
-        for entry in item.entries:
-            if entry.name in _STATTED:
-                try:
-                    stats[entry.name] = entry.stat()
-                except OSError:
-                    continue
-            elif entry.name == NOTES_FILE:
-                with contextlib.suppress(OSError):
-                    notes = entry.stat(follow_symlinks=False)
+        stats = taken.files
         self._read_metadata(run, stats.get(METADATA_FILE), now)
-        self._read_notes(run, notes)
+        self._read_notes(run, taken.notes)
         needs = (run.train.look(stats.get(TRAIN_LOG)), run.eval.look(stats.get(EVAL_LOG)))
-        return _Looked(item, run, needs, stats)
+        return _Looked(item, run, needs, stats, complete=taken.complete)
 
-    def _quick_look(self, item: FoundDir) -> _Looked | None:
+    def _quick_look(self, item: FoundDir, taken: _Taken) -> _Looked | None:
         """The run's summary as it stands, when none of the stats it was made under moved
         (`_row_key`): from memory, or on a first look from its index row. None: look in full."""
-        if item.entries is None or item.stat is None:
+        if item.stat is None or not taken.complete:
             return None
-        stats: dict[str, os.stat_result] = {}
-        checkpoints: os.stat_result | None = None
-        notes: os.stat_result | None = None
-        try:
-            for child in item.entries:
-                name = child.name
-                if name in _STATTED:
-                    stats[name] = child.stat()
-                elif name == CHECKPOINTS_DIR:
-                    checkpoints = child.stat(follow_symlinks=False)
-                elif name == NOTES_FILE:
-                    notes = child.stat(follow_symlinks=False)
-        except OSError:
-            return None
-        key = _row_key(item.stat, checkpoints, stats, notes)
+        stats = taken.files
+        key = _row_key(item.stat, taken.checkpoints, stats, taken.notes)
         run = self._runs.get(item.path)
         if run is not None:
             if run.row_key == key and run.summary is not None:
@@ -733,7 +708,7 @@ class Catalog:
         try:
             if row[0] != ROW_FORMAT or _key_from_json(row[1]) != key:
                 return None
-            summary = self._revive(item.path, row[2])
+            summary = _revive(item.path, row[2])
         except (IndexError, KeyError, TypeError, ValueError):
             return None
         del self._indexed[rel]
@@ -741,33 +716,6 @@ class Catalog:
         run.row_key, run.summary = key, summary
         self._runs[item.path] = run
         return _Looked(item, run, (0, 0), stats, quick=True)
-
-    def _revive(self, run_dir: Path, data: list[Any]) -> RunSummary:
-        """A run's summary from its index row (`_summary_row`); its state is set by the caller."""
-        (problem, metadata, train, eval_, checkpoints, disk, logs, written, tags, note) = data
-        directory = run_dir / CHECKPOINTS_DIR
-        name, version, run_id = (("",) * 3 + tuple(run_dir.parts))[-3:]
-        return RunSummary(
-            path=run_dir,
-            rel=f"{name}/{version}/{run_id}",
-            name=name,
-            version=version,
-            run_id=run_id,
-            metadata=None if metadata is None else RunMetadata(*metadata),
-            problem=problem,
-            train=stats_from_row(train, "train"),
-            eval=stats_from_row(eval_, "eval"),
-            checkpoints=tuple(
-                CheckpointInfo(name, directory, step, size, mtime, latest, best)
-                for name, step, size, mtime, latest, best in checkpoints
-            ),
-            disk_bytes=disk,
-            log_bytes=logs,
-            last_write=written,
-            state=RunState.FINISHED,
-            tags=tuple(tags),
-            note=note,
-        )
 
     def _restore(self, log: _Log) -> None:
         """Put a fresh reader where the index says the log was read to."""
@@ -1062,8 +1010,8 @@ class Catalog:
         settled = (
             summary is not None
             and files.key
+            and looked.complete  # every file it follows was stat'ed
             and all(log.reader is None or log.reader.problem is None for log in run.logs())
-            and (run.notes_signature is not None or NOTES_FILE not in looked.entries)
         )
         if not settled or summary is None:
             run.row_key = run.row = None
@@ -1088,10 +1036,8 @@ class _Looked:
     stats: dict[str, os.stat_result]
     quick: bool = False
     """Nothing moved since the run's summary was made (`Catalog._quick_look`)."""
-
-    @property
-    def entries(self) -> frozenset[str]:
-        return frozenset(e.name for e in self.item.entries or ())
+    complete: bool = True
+    """Every file the catalog follows in the run could be stat'ed (`_Taken.complete`)."""
 
     def to_read(self, max_read: int | None) -> list[_Log]:
         if self.quick:
@@ -1192,6 +1138,37 @@ def _other_bytes(
     return total
 
 
+@dataclass(frozen=True)
+class _Taken:
+    """The stats of the files a look follows in a run directory (`_stat_children`)."""
+
+    files: dict[str, os.stat_result]
+    """metadata.json and the logs present (followed through a symlink)."""
+    checkpoints: os.stat_result | None
+    notes: os.stat_result | None
+    complete: bool
+    """False when one of them is listed but could not be stat'ed (it is left out above)."""
+
+
+def _stat_children(entries: tuple[os.DirEntry[str], ...]) -> _Taken:
+    files: dict[str, os.stat_result] = {}
+    checkpoints: os.stat_result | None = None
+    notes: os.stat_result | None = None
+    complete = True
+    for entry in entries:
+        name = entry.name
+        try:
+            if name in _STATTED:
+                files[name] = entry.stat()
+            elif name == CHECKPOINTS_DIR:
+                checkpoints = entry.stat(follow_symlinks=False)
+            elif name == NOTES_FILE:
+                notes = entry.stat(follow_symlinks=False)
+        except OSError:
+            complete = False
+    return _Taken(files, checkpoints, notes, complete)
+
+
 def _stamp(st: os.stat_result | None) -> tuple[int, int] | None:
     return None if st is None else (st.st_ino, st.st_mtime_ns)
 
@@ -1235,6 +1212,34 @@ def _summary_row(summary: RunSummary) -> list[Any]:
         list(summary.tags),
         summary.note,
     ]
+
+
+def _revive(run_dir: Path, data: list[Any]) -> RunSummary:
+    """A run's summary from its index row (`_summary_row`); its state is set by the caller."""
+    (problem, metadata, train, eval_, checkpoints, disk, logs, written, tags, note) = data
+    directory = run_dir / CHECKPOINTS_DIR
+    name, version, run_id = (("",) * 3 + tuple(run_dir.parts))[-3:]
+    return RunSummary(
+        path=run_dir,
+        rel=f"{name}/{version}/{run_id}",
+        name=name,
+        version=version,
+        run_id=run_id,
+        metadata=None if metadata is None else RunMetadata(*metadata),
+        problem=problem,
+        train=stats_from_row(train, "train"),
+        eval=stats_from_row(eval_, "eval"),
+        checkpoints=tuple(
+            CheckpointInfo(name, directory, step, size, mtime, latest, best)
+            for name, step, size, mtime, latest, best in checkpoints
+        ),
+        disk_bytes=disk,
+        log_bytes=logs,
+        last_write=written,
+        state=RunState.FINISHED,
+        tags=tuple(tags),
+        note=note,
+    )
 
 
 def scan_runs(
