@@ -27,9 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_scale
 
-GRID = '[data-testid="stDataFrame"] canvas'
-"""A data grid drawn (glide-data-grid paints on a canvas, after its chunk of code is loaded)."""
-
 
 def timed_page(
     browser: Any,
@@ -40,11 +37,11 @@ def timed_page(
     text: str,
     open_after: float = 0.0,
     height: int = 1000,
-    selector: str | tuple[str, ...] | None = None,
+    drawn: tuple[str, ...] = (),
 ) -> tuple[float, float]:
     """Launch `app` (None: ours) on `root`, open `query` `open_after` s after the launch (0:
-    once the server answers) and wait for `text`, then for `selector` (or each of several) if
-    given (e.g. GRID: the data grid drawn, which comes after its caption): (seconds from
+    once the server answers) and wait for `text`, then for each selector of `drawn` (e.g.
+    bench_scale.GRID: the data grid drawn, which comes after its caption): (seconds from
     navigation, from launch)."""
     launched = time.perf_counter()
     proc, url = bench_scale._server(root, cache, False, script=app)
@@ -55,8 +52,8 @@ def timed_page(
         started = time.perf_counter()
         page.goto(url + query)
         page.get_by_text(text).first.wait_for()
-        for drawn in (selector,) if isinstance(selector, str) else selector or ():
-            page.locator(drawn).first.wait_for()
+        for selector in drawn:
+            page.locator(selector).first.wait_for()
         done = time.perf_counter()
         page.close()
         return done - started, done - launched
@@ -98,7 +95,7 @@ def main() -> None:
                 args.query,
                 args.text,
                 args.open_after,
-                selector=GRID if args.grid else None,
+                drawn=(bench_scale.GRID,) if args.grid else (),
             )
 
         if args.cache is None:

@@ -299,6 +299,9 @@ def bench_open(root: Path, work: Path, repeat: int) -> None:
     )
 
 
+GRID = '[data-testid="stDataFrame"] canvas'
+"""A data grid drawn (glide-data-grid paints on a canvas, after its chunk of code is loaded)."""
+
 HELLO = """import streamlit as st
 st.title("Runs")
 st.caption("Showing 0 of 0 runs")
@@ -397,7 +400,7 @@ def bench_browser(root: Path, work: Path, repeat: int) -> None:
                 page.goto(url)
                 page.get_by_text(text).first.wait_for()
                 if script is None:  # ours: the grid drawn too (it comes after its caption)
-                    page.locator('[data-testid="stDataFrame"] canvas').first.wait_for()
+                    page.locator(GRID).first.wait_for()
                 bar = page.locator('[data-testid="stProgress"]')
                 if no_cache:  # nothing indexed: the bar shows until every log is read
                     bar.wait_for()

@@ -165,7 +165,7 @@ def bench_bootstrap() -> None:
     )
 
 
-DRAWN = (bench_restart.GRID, ".js-plotly-plot .parcoords .axis-brush")
+DRAWN = (bench_scale.GRID, ".js-plotly-plot .parcoords .axis-brush")
 """The view drawn: its group table's grid and the parallel coordinates' axes."""
 
 
@@ -180,12 +180,12 @@ def bench_browser(
     from playwright.sync_api import sync_playwright
 
     def first_render(
-        script: Path | None, query: str, text: str, selector: tuple[str, ...] = ()
+        script: Path | None, query: str, text: str, drawn: tuple[str, ...] = ()
     ) -> tuple[float, float]:
         """(seconds from navigation, seconds from launching the server) to `text`, then to
-        every `selector`."""
+        every selector of `drawn`."""
         return bench_restart.timed_page(
-            browser, root, cache, script, query, text, open_after, height=1400, selector=selector
+            browser, root, cache, script, query, text, open_after, height=1400, drawn=drawn
         )
 
     hello = work / "hello" / "app.py"
