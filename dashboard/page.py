@@ -92,7 +92,7 @@ def _sidebar(settings: Settings, ctx: AppContext, page: str) -> None:
 
         st.divider()
         st.markdown("**Runs root**")
-        st.code(ctx.display_root, language=None, wrap_lines=True)
+        st.text(ctx.display_root)
         st.caption(f"from {settings.root_source} · set with `--root PATH|URL` or `{ROOT_ENV}`")
         if ctx.remote is not None:
             _remote_status(ctx)
