@@ -17,13 +17,17 @@ Every param (names in dashboard.urlstate; compare's own in dashboard.compare_vie
         smooth=<0..0.999>           as for one run, applied before aggregating
         threshold=<reward>          for "env steps to threshold" (default none)
         keys=all                    config diff shows every key, not only those that differ
+    a sweep (dashboard.sweep_view): sweep=<a>,<b>,...   (names, versions or runs)
+        score=<final-eval|...>, stat=iqm|mean, groupby=<key>,<...>, target=<score>
+    compare and sweep views:
+        rliable=1                   the reliability panel is open (drawn only then)
     prune checkpoints: view=prune
         scope=<rel>                 a run, version or name directory ("" or none = whole root)
     every chart of the run, compare and sweep views (dashboard.figures):
         style=paper                 drawn for a paper (white, 8-10 pt, Okabe-Ito, legend inside)
         fig=svg                     the camera icon saves SVG (default PNG)
 
-Page priority: view=prune, then compare, then run, else the browser. Paths are taken as
+Page priority: view=prune, then sweep, then compare, then run, else the browser. Paths are taken as
 typed and checked against the root by each view (runlog.format.paths.resolve_inside). Settings
 left at their default are dropped from the URL to keep links short.
 """

@@ -515,7 +515,20 @@ def reliability_panel(
     if not scored:
         return
     top = scored[: max(2, TOP_PAIRS)]
-    with st.expander("Reliability (rliable): performance profile, optimality gap, P(improvement)"):
+    # Drawn only while open (kept in the URL as ?rliable=1): a closed panel costs no bootstrap
+    # on the server and no chart in the browser, where each plotly figure holds the page's
+    # first render up (benchmarks/README.md, the sweep view).
+    p_key, p_sync = urlstate.url_bound(
+        urlstate.RLIABLE, urlstate.parse_flag, False, urlstate.format_flag
+    )
+    panel = st.expander(
+        "Reliability (rliable): performance profile, optimality gap, P(improvement)",
+        key=p_key,
+        on_change="rerun",
+    )
+    if not p_sync():
+        return
+    with panel:
         if target_input:
             o_key, o_sync = urlstate.url_bound(
                 TARGET, parse_target, None, lambda v: "" if v is None else f"{v:g}"

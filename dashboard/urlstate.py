@@ -36,6 +36,8 @@ VERSION = "version"
 TAG = "tag"
 STYLE = "style"
 FIGURE_FORMAT = "fig"
+RLIABLE = "rliable"
+"""`?rliable=1`: the sweep and compare views' rliable panel is open (drawn only then)."""
 
 PRUNE_VIEW = "prune"
 X_CHOICES = ("steps", "episodes")
@@ -162,6 +164,15 @@ def parse_paper_style(raw: str | None) -> bool:
 
 def format_paper_style(on: bool) -> str:
     return PAPER_STYLE if on else "default"
+
+
+def parse_flag(raw: str | None) -> bool:
+    """An on/off param: `1` (as `format_flag` writes it) or `true` is on, anything else off."""
+    return raw is not None and raw.strip().lower() in ("1", "true")
+
+
+def format_flag(on: bool) -> str:
+    return "1" if on else "0"
 
 
 def parse_figure_format(raw: str | None) -> str:

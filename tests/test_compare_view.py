@@ -526,7 +526,7 @@ def test_runs_without_eval_and_with_bad_lines_still_compare(
 def test_the_rliable_panel_compares_the_versions(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2", target="500")
+    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2", target="500", rliable="1")
     assert not at.exception
     poi = next(df.value for df in at.dataframe if "P(X > Y)" in df.value.columns)
     # Final eval means (see the headline test): v2 wins 8 of the 9 seed pairs.

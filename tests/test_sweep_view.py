@@ -111,6 +111,7 @@ def test_settings_round_trip_through_the_url(root: Path, monkeypatch: pytest.Mon
         stat="mean",
         groupby="config.lr",
         target="500",
+        rliable="1",
     )
     assert not at.exception
     assert at.selectbox(key="url.score").value == "best-eval"
@@ -126,6 +127,42 @@ def test_settings_round_trip_through_the_url(root: Path, monkeypatch: pytest.Mon
     at.multiselect(key="url.groupby").set_value(["config.batch_size", "config.lr"]).run()
     assert at.query_params["groupby"] == "config.batch_size,config.lr"
     assert len(group_table(at)) == 4
+
+
+def plotly_titles(at: AppTest) -> list[str]:
+    return [
+        json.loads(chart.proto.spec).get("layout", {}).get("title", {}).get("text", "")
+        for chart in at.get("plotly_chart")
+    ]
+
+
+def test_the_rliable_panel_is_computed_and_drawn_only_while_open(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(root, monkeypatch, sweep="cartpole/sweep", target="500")
+    assert not at.exception
+    label = "Reliability (rliable): performance profile, optimality gap, P(improvement)"
+    assert label in [e.label for e in at.expander]
+    closed = plotly_titles(at)
+    assert not any(t.startswith("Performance profile") for t in closed)
+    assert not any("P(X > Y)" in df.value.columns for df in at.dataframe)
+    assert "rliable" not in at.query_params
+
+    at.session_state[urlstate.widget_key(urlstate.RLIABLE)] = True  # the user opens it
+    at.run()
+    assert not at.exception
+    assert at.query_params["rliable"] == "1"
+    opened = plotly_titles(at)
+    assert len(opened) == len(closed) + 1
+    assert any(t.startswith("Performance profile") for t in opened)
+    gaps = next(df.value for df in at.dataframe if "optimality gap" in df.value.columns)
+    assert len(gaps) == 4
+    assert any("P(X > Y)" in df.value.columns for df in at.dataframe)
+
+    at.session_state[urlstate.widget_key(urlstate.RLIABLE)] = False
+    at.run()
+    assert "rliable" not in at.query_params
+    assert plotly_titles(at) == closed
 
 
 def test_a_name_expands_to_its_versions_and_bad_entries_are_named(
