@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -604,3 +606,40 @@ def test_best_eval_matches_runlog_evals(rows: list[tuple[int, float]]) -> None:
         assert ours is None and theirs is None
         return
     assert ours == theirs  # one rule, one implementation: the very same block and figures
+
+
+# ----- the collector around a listing ---------------------------------------------------------
+
+
+class _Held:
+    """A plain object the cyclic collector tracks (it has a __dict__) and a weakref can follow."""
+
+
+def test_a_big_listing_freezes_what_it_left_behind_and_a_small_one_does_not() -> None:
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    with catalog_module.gc_paused():
+        assert not gc.isenabled()
+        small = [_Held() for _ in range(1_000)]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen  # a rescan leaves the collector as it was
+    try:
+        with catalog_module.gc_paused():
+            big = [_Held() for _ in range(catalog_module.FREEZE_AFTER + 1_000)]
+        assert gc.isenabled()
+        # Out of the collector's sight: its next passes do not walk them.
+        assert gc.get_freeze_count() >= frozen + len(small) + len(big)
+        # Still freed when the last reference goes (reference counting, not the collector).
+        watched = weakref.ref(big[0])
+        del big
+        assert watched() is None
+    finally:
+        gc.unfreeze()
+
+
+def test_a_listing_that_made_and_dropped_many_objects_freezes_nothing() -> None:
+    frozen = gc.get_freeze_count()
+    with catalog_module.gc_paused():
+        for _ in range(3 * catalog_module.FREEZE_AFTER):
+            _Held()  # made and freed at once: nothing is left behind
+    assert gc.get_freeze_count() == frozen
