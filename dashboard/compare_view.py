@@ -84,6 +84,8 @@ METRIC_NAMES = {
 _FOLLOW_KEY = "compare.follow"
 _PICK_KEY = "compare.pick"
 _PICK_SEEN = "compare.pick.url"
+SHARE_KEY = "compare.share"
+"""The Share popover: its content (a link in st.code) is drawn only while it is open."""
 
 
 # ----- the selection (pure: paths in, groups and problems out) -------------------------------
@@ -447,9 +449,14 @@ def render(ctx: AppContext) -> None:
     table = _run_table(provider, runs, smooth, threshold)
     inputs = _inputs_key(runs, smooth, threshold)
     file_stem = "compare-" + slug(",".join(order), limit=60)
-    with top_right, st.popover("Share", icon=":material/link:", width="stretch"):
-        st.caption("This comparison with its settings; the address bar holds it too.")
-        st.code(_share_link(), language=None, wrap_lines=True)
+    with top_right:
+        share = st.popover(
+            "Share", icon=":material/link:", width="stretch", key=SHARE_KEY, on_change="rerun"
+        )
+    if share.open:  # its st.code costs the browser a 1.5 MB highlighter: only when asked
+        with share:
+            st.caption("This comparison with its settings; the address bar holds it too.")
+            st.code(_share_link(), language=None, wrap_lines=True)
 
     _headline_section(table, inputs, order, stat, selection.groups)
     _data_notes(runs)

@@ -295,6 +295,17 @@ def test_settings_come_from_the_url_and_go_back_to_it(
     assert runs["steps_to_threshold"].isna().all()
 
 
+def test_share_draws_its_link_only_once_opened(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2", stat="mean")
+    assert [c.value for c in at.code] == []  # closed: no st.code, no highlighter in the browser
+
+    at.session_state[cv.SHARE_KEY] = True  # the user opens it
+    at.run()
+    assert not at.exception
+    # AppTest has no page address: the link is the query alone, every setting in it.
+    assert [c.value for c in at.code] == ["?compare=cartpole/v1,cartpole/v2&stat=mean"]
+
+
 def test_nonsense_settings_fall_back_to_defaults(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -177,7 +177,7 @@ def test_read_only_shows_notes_but_no_editor(root: Path, monkeypatch: pytest.Mon
     keys = {w.key for kind in ("multiselect", "text_area", "button") for w in getattr(at, kind)}
     assert not {k for k in keys if k and k.startswith("notes.")}
     assert notes_view.SAVE_LABEL not in [b.label for b in at.button]
-    assert [t.value for t in at.text] == ["a note [click](https://evil.example)"]  # plain text
+    assert [t.value for t in at.main.text] == ["a note [click](https://evil.example)"]  # plain text
     assert any("baseline" in m for m in markdown_text(at))
     at = app(root, monkeypatch)  # the table still shows and filters by tags
     assert list(runs_table(at).set_index("rel").loc[A, "tags"]) == ["baseline"]
