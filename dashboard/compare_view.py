@@ -3,13 +3,15 @@
     ?compare=cartpole/v1,cartpole/v2            whole versions (every run of name/version)
     ?compare=cartpole/v1/20260322_120000,...    single runs (grouped by their version)
         &stat=iqm|mean &smooth=0.6 &threshold=200 &keys=all      (view settings, in the URL)
+        &curves=aggregated|side|runs                             (the tab of curves shown)
 
     picker          versions and runs; editing it rewrites `compare`
     headline        "v2 beats v1 in 78% of seed pairs (final eval); IQM 412 [380, 440] vs ..."
-    aggregated      per version: centre line (IQM or mean over runs) + 95% bootstrap band,
+    curves (tabs, only the chosen one computed and drawn):
+      aggregated    per version: centre line (IQM or mean over runs) + 95% bootstrap band,
                     train reward on a shared env-step grid, eval per eval step
-    side by side    one column per version, same charts, same axis ranges
-    every run       each run's smoothed curve, coloured by version
+      side by side  one column per version, same charts, same axis ranges
+      every run     each run's smoothed curve, coloured by version
     summary         per version (statistic + CI per metric, P(A beats B)) and per run; CSV
     config diff     dotted keys that differ (toggle: all), missing keys marked
     [fragment]      polls every POLL_INTERVAL like the run view: when a compared run got
@@ -84,6 +86,13 @@ METRIC_NAMES = {
 _FOLLOW_KEY = "compare.follow"
 _PICK_KEY = "compare.pick"
 _PICK_SEEN = "compare.pick.url"
+CURVES = "curves"
+CURVE_TABS = (
+    ("aggregated", "Aggregated across seeds"),
+    ("side", "Side by side"),
+    ("runs", "Every run"),
+)
+"""`?curves=aggregated|side|runs`: the tab of curves shown (drawn only when chosen)."""
 SHARE_KEY = "compare.share"
 """The Share popover: its content (a link in st.code) is drawn only while it is open."""
 
@@ -470,13 +479,26 @@ def render(ctx: AppContext) -> None:
         g.label: _eval_aggregate([r for r in runs if r.version == g.label], stat)
         for g in selection.groups
     }
-    _aggregate_section(
-        selection.groups, runs, train_aggs, eval_aggs, stat, smooth, file_stem, figs
-    )
-    _side_by_side(
-        provider, selection.groups, runs, train_aggs, eval_aggs, smooth, file_stem, figs
-    )
-    _overlay_section(provider, runs, smooth, file_stem, figs)
+    # One view of the curves at a time (kept in the URL as ?curves=): only the chosen tab is
+    # computed and drawn. Drawing all eight charts held the page's first render up (each
+    # plotly figure ~0.5 s of the browser's main thread here; benchmarks/README.md).
+    c_key, c_sync = urlstate.url_bound(CURVES, parse_curves, CURVE_TABS[0][1], curves_param)
+    tabs = st.tabs([label for _, label in CURVE_TABS], key=c_key, on_change="rerun")
+    shown = c_sync()
+    for tab, (view, label) in zip(tabs, CURVE_TABS, strict=True):
+        if label != shown:
+            continue
+        with tab:
+            if view == "aggregated":
+                _aggregate_section(
+                    selection.groups, runs, train_aggs, eval_aggs, stat, smooth, file_stem, figs
+                )
+            elif view == "side":
+                _side_by_side(
+                    provider, selection.groups, runs, train_aggs, eval_aggs, smooth, file_stem, figs
+                )
+            else:
+                _overlay_section(provider, runs, smooth, file_stem, figs)
     _summary_section(table, inputs, order, stat, threshold, train_aggs, eval_aggs, file_stem)
     _reliability(table, selection.groups, stat, figs)
     _config_section(provider, runs, ctx.shown)
@@ -643,6 +665,16 @@ def _settings() -> tuple[Statistic, float, float | None]:
     return stat, float(smooth), None if threshold is None else float(threshold)
 
 
+def parse_curves(raw: str | None) -> str:
+    """The tab label of `?curves=` (a view name; anything else: the first tab)."""
+    return dict(CURVE_TABS).get(raw or "", CURVE_TABS[0][1])
+
+
+def curves_param(label: str) -> str:
+    """The `?curves=` value of a tab label (the inverse of parse_curves)."""
+    return next((view for view, name in CURVE_TABS if name == label), CURVE_TABS[0][0])
+
+
 def _share_link() -> str:
     params = {key: st.query_params.get_all(key) for key in st.query_params}
     query = urlstate.link(**{key: values for key, values in params.items() if values})
@@ -748,7 +780,6 @@ def _aggregate_section(
     file_stem: str,
     figs: figures.FigureSettings,
 ) -> None:
-    st.subheader("Aggregated across seeds", anchor=False)
     name = STAT_NAMES[stat]
     st.caption(
         f"Centre line: {name} over runs; band: 95% bootstrap CI (runs resampled within each "
@@ -818,7 +849,6 @@ def _side_by_side(
     file_stem: str,
     figs: figures.FigureSettings,
 ) -> None:
-    st.subheader("Side by side", anchor=False)
     st.caption("One column per version, same axes: each version's runs (thin) under its aggregate.")
     train_lines = {r.rel: _train_line(provider, r, smooth) for r in runs}
     eval_lines = {r.rel: _eval_line(r) for r in runs}
@@ -884,7 +914,6 @@ def _overlay_section(
     file_stem: str,
     figs: figures.FigureSettings,
 ) -> None:
-    st.subheader("Every run", anchor=False)
     lines = [_train_line(provider, r, smooth) for r in runs]
     shown = sum(len(line.x) for line in lines)
     total = sum(r.train.rows for r in runs)

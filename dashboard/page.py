@@ -17,6 +17,7 @@ Every param (names in dashboard.urlstate; compare's own in dashboard.compare_vie
         smooth=<0..0.999>           as for one run, applied before aggregating
         threshold=<reward>          for "env steps to threshold" (default none)
         keys=all                    config diff shows every key, not only those that differ
+        curves=side|runs            the curves' tab: side by side, every run (default aggregated)
     a sweep (dashboard.sweep_view): sweep=<a>,<b>,...   (names, versions or runs)
         score=<final-eval|...>, stat=iqm|mean, groupby=<key>,<...>, target=<score>
     compare and sweep views:

@@ -123,8 +123,6 @@ def test_single_runs_are_grouped_by_version_and_one_run_draws_no_band(
 
     assert at.multiselect(key="compare.pick").value == [CART_V1[0], CART_V1[1], CART_V2[2]]
     text = markdown(at)
-    assert "cartpole/v1** · n = 2 runs" in text
-    assert "cartpole/v2** · n = 1 run" in text
     # v1's two runs end at 350.4 and 179.6: the IQM of two values is their mean, 265.0, and a
     # bootstrap resample of two runs has IQM 179.6, 265.0 or 350.4, so the 95% interval's
     # ends are the two runs themselves: [180, 350] at the headline's precision.
@@ -134,12 +132,44 @@ def test_single_runs_are_grouped_by_version_and_one_run_draws_no_band(
     assert "cartpole/v1 95% CI" in names
     assert "cartpole/v2 (n = 1 run: no band)" in names
     assert not any(str(n).startswith("cartpole/v2 95% CI") for n in names)
+    at.session_state["url.curves"] = "Side by side"  # the user picks the tab
+    at.run()
+    assert at.query_params["curves"] == "side"
+    assert "cartpole/v1** · n = 2 runs" in markdown(at)
+    assert "cartpole/v2** · n = 1 run" in markdown(at)
+
+
+def chart_keys(at: AppTest) -> set[str]:
+    return {element.proto.id.rsplit("-", 1)[-1] for element in at.get("plotly_chart")}
+
+
+def test_only_the_chosen_tab_of_curves_is_drawn(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2")
+    assert chart_keys(at) == {"compare.agg.train", "compare.agg.eval"}
+    assert "curves" not in at.query_params  # the default stays out of the URL
+
+    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2", curves="runs")
+    assert at.session_state["url.curves"] == "Every run"
+    assert chart_keys(at) == {"compare.overlay.train", "compare.overlay.eval"}
+
+    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2", curves="side")
+    side = {f"compare.side.{kind}.{i}" for kind in ("train", "eval") for i in (0, 1)}
+    assert chart_keys(at) == side
+    at.session_state["url.curves"] = "Aggregated across seeds"
+    at.run()
+    assert "curves" not in at.query_params
+    assert chart_keys(at) == {"compare.agg.train", "compare.agg.eval"}
+    # Nonsense in the URL: the first tab.
+    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2", curves="nope")
+    assert chart_keys(at) == {"compare.agg.train", "compare.agg.eval"}
 
 
 def test_each_version_gets_a_panel_with_shared_axes(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at = open_app(root, monkeypatch, compare="lunarlander/v1,lunarlander/v2")
+    at = open_app(root, monkeypatch, compare="lunarlander/v1,lunarlander/v2", curves="side")
 
     left = chart(at, "compare.side.train.0")
     right = chart(at, "compare.side.train.1")
@@ -217,6 +247,7 @@ def test_invalid_entries_are_reported_and_the_rest_renders(
         monkeypatch,
         compare="../secret/v1,cartpole/v1,/etc,escape/v1,cartpole/v9,cartpole,"
         "cartpole/v2/19990101_000000,lunarlander/v2",
+        curves="side",
     )
 
     problems = warnings(at)
@@ -244,7 +275,7 @@ def test_nothing_selected_explains_what_to_do(root: Path, monkeypatch: pytest.Mo
 
 
 def test_one_version_alone_asks_for_another(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = open_app(root, monkeypatch, compare="cartpole/v2")
+    at = open_app(root, monkeypatch, compare="cartpole/v2", curves="side")
 
     assert "One version selected (cartpole/v2)" in markdown(at)
     assert "cartpole/v2** · n = 3 runs" in markdown(at)
@@ -254,7 +285,7 @@ def test_one_version_alone_asks_for_another(root: Path, monkeypatch: pytest.Monk
 
 
 def test_picker_rewrites_compare(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2")
+    at = open_app(root, monkeypatch, compare="cartpole/v1,cartpole/v2", curves="side")
 
     at.multiselect(key="compare.pick").unselect("cartpole/v1").select(CART_V1[2]).run()
 
@@ -523,7 +554,7 @@ def test_runs_without_eval_and_with_bad_lines_still_compare(
     with open(runs / CART_V1[0] / "train_episodes.jsonl", "a", encoding="utf-8") as log:
         log.write("{not json\n")
 
-    at = open_app(runs, monkeypatch, compare="cartpole/v1,cartpole/v2")
+    at = open_app(runs, monkeypatch, compare="cartpole/v1,cartpole/v2", curves="runs")
 
     text = markdown(at)
     assert "of seed pairs** (final train reward (smoothed))" in text

@@ -164,13 +164,22 @@ def test_paper_style_restyles_every_chart_of_the_compare_and_sweep_views(
     at = open_app(samples, monkeypatch, **VIEWS[view], style="paper")
     assert at.toggle(key="url.style").value is True
     found = charts_of(at)
-    assert len(found) >= 3
+    assert len(found) >= 2
     for chart in found:
         assert_paper(*chart)
     if view == "compare":  # each version keeps one colour, now an Okabe-Ito one
         agg = next(spec for key, spec, *_ in found if key == "compare.agg.train")
         centre = {t["line"]["color"] for t in agg["data"] if "IQM" in t["name"]}
         assert len(centre) == 2 and centre <= OKABE_ITO
+        for tab in ("Side by side", "Every run"):  # the other tabs of curves
+            at.session_state["url.curves"] = tab
+            at.run()
+            others = charts_of(at)
+            assert len(others) >= 2 and {key for key, *_ in others}.isdisjoint(
+                {key for key, *_ in found}
+            )
+            for chart in others:
+                assert_paper(*chart)
 
 
 def test_apply_style_leaves_the_default_alone_and_never_changes_its_input() -> None:

@@ -1,4 +1,4 @@
-"""The compare view in a real browser: panels, aggregated band, CSV export, shared links."""
+"""The compare view in a real browser: aggregated band, tabs and panels, CSV export, links."""
 
 from __future__ import annotations
 
@@ -40,11 +40,6 @@ def test_versions_side_by_side_with_band_and_csv(
     headline = page.locator(".st-key-compare-headline")
     assert "v2 beats v1 in" in headline.inner_text()
     assert "n = 3 runs each" in headline.inner_text()
-    for index, label in enumerate(("cartpole/v1", "cartpole/v2")):
-        panel = page.locator(f".st-key-compare-panel-{index}")
-        panel.wait_for()
-        assert label in panel.inner_text()
-        assert "n = 3 runs" in panel.inner_text()
 
     # The aggregated chart draws one filled 95% band per version (plotly `fill: tonexty`).
     charts = page.locator("[data-testid='stPlotlyChart']")
@@ -55,6 +50,15 @@ def test_versions_side_by_side_with_band_and_csv(
     )
     assert fills == 2
     assert "95% CI" in aggregate.inner_text()
+    # The other views of the curves are tabs, drawn when picked; the pick goes into the URL.
+    assert page.locator(".st-key-compare-panel-0").count() == 0
+    page.get_by_role("tab", name="Side by side").click()
+    for index, label in enumerate(("cartpole/v1", "cartpole/v2")):
+        panel = page.locator(f".st-key-compare-panel-{index}")
+        panel.wait_for(timeout=RENDER_TIMEOUT)
+        assert label in panel.inner_text()
+        assert "n = 3 runs" in panel.inner_text()
+    page.wait_for_function("() => window.location.search.includes('curves=side')")
     # Streamlit scrolls inside its own container: a tall viewport shows the whole page.
     page.set_viewport_size({"width": 1600, "height": 3600})
     page.locator("[data-testid='stDataFrame']").last.wait_for()
@@ -91,7 +95,7 @@ def test_invalid_entries_are_reported_and_the_rest_renders(
     page: Any, runs_copy: Path, start_app: Any
 ) -> None:
     app = start_app(runs_copy)
-    page.goto(app.url + "?compare=cartpole/v1,../../etc,lunarlander/v7,cartpole/v2")
+    page.goto(app.url + "?compare=cartpole/v1,../../etc,lunarlander/v7,cartpole/v2&curves=side")
     page.get_by_text("of seed pairs").first.wait_for(timeout=RENDER_TIMEOUT)
     alerts = page.locator("[data-testid='stAlert']").all_inner_texts()
     text = "\n".join(alerts)
