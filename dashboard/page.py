@@ -28,9 +28,9 @@ Every param (names in dashboard.urlstate; compare's own in dashboard.compare_vie
         style=paper                 drawn for a paper (white, 8-10 pt, Okabe-Ito, legend inside)
         fig=svg                     the camera icon saves SVG (default PNG)
 
-Page priority: view=prune, then sweep, then compare, then run, else the browser. Paths are taken as
-typed and checked against the root by each view (runlog.format.paths.resolve_inside). Settings
-left at their default are dropped from the URL to keep links short.
+Page priority: view=prune, then sweep, then compare, then run, else the browser. Paths are
+taken as typed and checked against the root by each view (runlog.format.paths.resolve_inside).
+Settings left at their default are dropped from the URL to keep links short.
 """
 
 from __future__ import annotations
