@@ -442,8 +442,8 @@ class _Run:
         self.indexed_files = entry.get("files")
 
     def unpack(self) -> None:
-        """Decode a revived run's index entry (once), so its logs and metadata can be
-        followed from where the index left them."""
+        """Take a revived run's index entry apart (once), so its logs and metadata can be
+        followed from where the index left them. The entry is held as read, not encoded."""
         saved, self._saved = self._saved, None
         if saved is not None:
             self._take_entry(saved)
