@@ -80,6 +80,20 @@ def n_label(n_runs: int, n_total: int | None = None) -> str:
     return f"n = {n_runs} {noun}"
 
 
+LEGEND_ROW = 19
+"""Pixels one legend entry takes below a compare chart."""
+LEGEND_GROUP_GAP = 10
+"""Pixels between two legend groups (plotly's default `tracegroupgap`)."""
+
+
+def legend_height(fig: go.Figure) -> int:
+    """Pixels a legend below `fig` takes at most: one row per entry and a gap between
+    groups (a wide chart may fit several entries in a row and need less)."""
+    shown = [t for t in fig.data if t.showlegend is not False]
+    groups = {t.legendgroup for t in shown}
+    return LEGEND_ROW * len(shown) + LEGEND_GROUP_GAP * max(len(groups) - 1, 0)
+
+
 def _layout(
     fig: go.Figure,
     *,
@@ -93,9 +107,19 @@ def _layout(
 ) -> go.Figure:
     # The run view's curve layout, with room for a subtitle naming several versions and the
     # legend below the x-axis title (several versions' entries would crowd the title above).
-    layout = curve_layout(title, note, x_title, y_title, height)
+    # The legend is placed from the figure's bottom edge (yref "container"), which makes
+    # plotly reserve its room under the axis title, and the figure grows by that room: the
+    # plot keeps its height and the legend never reaches the title, however many runs it names.
+    layout = curve_layout(title, note, x_title, y_title, height + legend_height(fig))
     layout["margin"]["t"] = 72 if note else 48
-    layout["legend"] = {"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0}
+    layout["legend"] = {
+        "orientation": "h",
+        "yref": "container",
+        "yanchor": "bottom",
+        "y": 0,
+        "xanchor": "left",
+        "x": 0,
+    }
     if x_range is not None:
         del layout["xaxis"]["rangemode"]
         layout["xaxis"]["range"] = list(x_range)

@@ -17,8 +17,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import compare_view as cv
-from dashboard.charts import slug
-from dashboard.compare_charts import VersionCurve, aggregate_figure, padded_range
+from dashboard.charts import CHART_HEIGHT, slug
+from dashboard.compare_charts import (
+    LEGEND_ROW,
+    RunLine,
+    VersionCurve,
+    aggregate_figure,
+    overlay_figure,
+    padded_range,
+)
 from runlog.analysis.configs import MISSING
 from runlog.analysis.stats import AggregateCurve
 
@@ -542,6 +549,35 @@ def test_curves_frame_has_one_row_per_point() -> None:
     assert frame["ci_low"].isna().tolist() == [False, False, True, True]
     fig = aggregate_figure([VersionCurve("a/v1", "#000000", lone, 2)], title="t", y_title="y")
     assert [t.name for t in fig.data] == ["a/v1 (n = 1 of 2 runs: no band)"]
+
+
+def test_every_run_chart_grows_with_its_legend_and_keeps_the_legend_off_the_axis_title() -> None:
+    def lines(n: int, versions: int) -> list[RunLine]:
+        x = np.arange(5.0)
+        return [
+            RunLine(f"a/v{i % versions}/r{i}", f"a/v{i % versions}", "#000000", x, x)
+            for i in range(n)
+        ]
+
+    heights = {}
+    for n, versions in ((1, 1), (2, 1), (6, 1), (6, 2)):
+        fig = overlay_figure(lines(n, versions), title="t", y_title="y")
+        # Placed from the figure's bottom edge: plotly reserves its room under the axis title
+        # (a legend at a fraction of the plot height below it crept into the title).
+        assert fig.layout.legend.yref == "container"
+        assert fig.layout.legend.yanchor == "bottom"
+        heights[n, versions] = fig.layout.height
+    assert heights[1, 1] == CHART_HEIGHT + LEGEND_ROW
+    assert heights[6, 1] - heights[2, 1] == 4 * LEGEND_ROW
+    assert heights[6, 2] > heights[6, 1]  # the gap between the two versions' entries
+    # Entries left out of the legend (the faint runs under a band) take no room.
+    x = np.arange(5.0)
+    agg = AggregateCurve(x, x, x - 1, x + 1, n_runs=2, statistic="iqm", confidence=0.95)
+    faint = aggregate_figure(
+        [VersionCurve("a/v1", "#000000", agg, 2)], title="t", y_title="y", runs=lines(2, 1)
+    )
+    bare = aggregate_figure([VersionCurve("a/v1", "#000000", agg, 2)], title="t", y_title="y")
+    assert faint.layout.height == bare.layout.height == CHART_HEIGHT + 2 * LEGEND_ROW
 
 
 def test_runs_without_eval_and_with_bad_lines_still_compare(

@@ -59,6 +59,21 @@ def test_versions_side_by_side_with_band_and_csv(
         assert label in panel.inner_text()
         assert "n = 3 runs" in panel.inner_text()
     page.wait_for_function("() => window.location.search.includes('curves=side')")
+    # Every run: a legend entry per run (six) below each chart, clear of the axis title.
+    page.get_by_role("tab", name="Every run").click()
+    overlays = page.locator("[data-testid='stPlotlyChart']")
+    overlays.first.get_by_text("env steps").wait_for(timeout=RENDER_TIMEOUT)
+    page.wait_for_function("() => window.location.search.includes('curves=runs')")
+    assert overlays.count() == 2
+    for index in range(2):
+        chart = overlays.nth(index)
+        chart.locator(".legend .traces").nth(5).wait_for(timeout=RENDER_TIMEOUT)
+        title = chart.locator(".xtitle").bounding_box()
+        legend = chart.locator(".legend").bounding_box()
+        plot = chart.locator(".nsewdrag").first.bounding_box()
+        assert title is not None and legend is not None and plot is not None
+        assert legend["y"] >= title["y"] + title["height"], (index, legend, title)
+        assert plot["height"] >= 200, plot  # the legend's room was added, not taken from the plot
     # Streamlit scrolls inside its own container: a tall viewport shows the whole page.
     page.set_viewport_size({"width": 1600, "height": 3600})
     page.locator("[data-testid='stDataFrame']").last.wait_for()
