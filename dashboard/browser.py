@@ -233,6 +233,10 @@ def _progress(provider: RunProvider) -> None:
     )
 
 
+STATE_WIDTH = 104
+"""Pixels of the state column: its widest pill ("○ finished") whole ("small" cut it)."""
+
+
 def _column_config() -> dict[str, Any]:
     cc = st.column_config
     return {
@@ -248,7 +252,7 @@ def _column_config() -> dict[str, Any]:
             "state",
             options=list(STATE_COLORS),
             color=list(STATE_COLORS.values()),
-            width="small",
+            width=STATE_WIDTH,
             help="live: wrote within the live "
             "window; stalled: silent for longer; finished: silent for good",
         ),
