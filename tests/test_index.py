@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from runlog.format.records import (
 )
 from runlog.provider import RunProvider
 from runlog.read.episodes import EpisodeLog
-from runlog.read.index import IndexCorrupt, RunIndex, open_index
+from runlog.read.index import ROOT_FORMAT, IndexCorrupt, RunIndex, open_index
 from runlog.read.watch import stop_all_watchers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,7 +118,7 @@ def test_a_root_file_round_trips_and_any_damage_drops_it(tmp_path: Path) -> None
     damaged = {
         "cut": good[: len(good) - 7],
         "flipped": good[:-3] + bytes([good[-3] ^ 0x20]) + good[-2:],
-        "wrong version": json.dumps({**json.loads(header), "version": 2}).encode() + b"\n" + body,
+        "wrong version": json.dumps({**json.loads(header), "version": 9}).encode() + b"\n" + body,
         "no header": body,
         "empty": b"",
     }
@@ -126,6 +127,68 @@ def test_a_root_file_round_trips_and_any_damage_drops_it(tmp_path: Path) -> None
         assert index.load_root(root) == {}, why
     path.write_bytes(good)
     assert index.load_root(root) != {}
+
+
+def _rewrite_payload(path: Path, payload: bytes, version: int = ROOT_FORMAT) -> None:
+    """Replace a root file's payload, with a header that is right for it."""
+    header = {"format": "runlog-index", "version": version, "bytes": len(payload)}
+    header["crc32"] = zlib.crc32(payload)
+    path.write_bytes(json.dumps(header).encode() + b"\n" + payload)
+
+
+def test_a_root_file_naming_a_place_outside_its_bytes_is_dropped(tmp_path: Path) -> None:
+    # The checksum holds (the file is as written), but a run's span points past the end or
+    # backwards: the whole file is dropped, not half trusted.
+    index = RunIndex(tmp_path / "cache")
+    root = tmp_path / "runs"
+    assert index.save_root(root, {"a/v1/r": {"metadata": None, "train": None, "eval": None}})
+    path = index.root_file(root)
+    head, blob = path.read_bytes().split(b"\n", 1)[1].split(b"\n", 1)
+    spans = json.loads(head)["runs"]["a/v1/r"]
+    for bad in ([0, 0, 0, len(blob) + 1], [0, 0, 5, 2], [0, 0, -1, 3], [0, 0, 0], "x"):
+        _rewrite_payload(
+            path, json.dumps({"root": str(root), "runs": {"a/v1/r": bad}}).encode() + b"\n" + blob
+        )
+        assert index.load_root(root) == {}, bad
+    _rewrite_payload(
+        path, json.dumps({"root": str(root), "runs": {"a/v1/r": spans}}).encode() + b"\n" + blob
+    )
+    assert index.load_root(root) == {"a/v1/r": {"metadata": None, "train": None, "eval": None}}
+
+
+def test_a_version_1_root_file_is_still_read_and_saved_as_the_current_version(
+    tmp_path: Path,
+) -> None:
+    index = RunIndex(tmp_path / "cache")
+    root = tmp_path / "runs"
+    row = [1, [[1, 2]], ["summary"]]
+    old = {
+        "a/v1/r1": {"metadata": None, "train": None, "eval": None, "row": row},
+        "a/v1/r2": {"metadata": {"signature": [1, 2, 3, 4]}, "train": None, "eval": None},
+    }
+    path = index.root_file(root)
+    path.parent.mkdir(parents=True)
+    _rewrite_payload(path, json.dumps({"root": str(root), "runs": old}).encode(), version=1)
+    loaded = index.load_root(root)
+    assert loaded == old
+    assert loaded.row("a/v1/r1") == row and loaded.row("a/v1/r2") is None
+    entry = {"metadata": None, "train": None, "eval": None}
+    assert index.save_root(root, {"a/v1/r3": entry})
+    assert json.loads(path.read_bytes().split(b"\n", 1)[0])["version"] == ROOT_FORMAT
+    assert index.load_root(root) == {**old, "a/v1/r3": entry}
+
+
+def test_saving_copies_the_runs_it_does_not_touch_byte_for_byte(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    index = RunIndex(tmp_path / "cache")
+    kept = {"metadata": None, "train": None, "eval": {"x": [1.5, "é"]}, "row": [1, [], []]}
+    index.save_root(root, {"a/v1/kept": kept, "a/v1/other": {"train": None}})
+    before = index.load_root(root).raw("a/v1/kept")
+    index.save_root(root, {"a/v1/other": {"train": 1}, "a/v1/new": {"eval": 2}})
+    after = index.load_root(root)
+    assert after.raw("a/v1/kept") == before
+    assert after == {"a/v1/kept": kept, "a/v1/other": {"train": 1}, "a/v1/new": {"eval": 2}}
+    assert after.entry("a/v1/kept") == {"metadata": None, "train": None, "eval": {"x": [1.5, "é"]}}
 
 
 def test_saving_merges_with_what_another_process_saved(tmp_path: Path) -> None:
@@ -301,7 +364,7 @@ def apply(op: str, run: Path, cache: Path, counter: list[int]) -> None:
                 at = len(data) * 2 // 3
                 path.write_bytes(data[:at] + bytes([data[at] ^ 0x04]) + data[at + 1 :])
             else:
-                path.write_bytes(data.replace(b'"version": 1', b'"version": 9', 1))
+                path.write_bytes(data.replace(b'"version": %d' % ROOT_FORMAT, b'"version": 9', 1))
     elif op in ("flip_column", "drop_column"):
         for path in (cache / "v1" / "columns").glob("*.arrow"):
             if op == "drop_column":

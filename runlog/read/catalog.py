@@ -69,6 +69,7 @@ from runlog.read.activity import (
     last_activity,
     updated_at,
 )
+from runlog.read.index import RootFile
 from runlog.read.summary import LogKind, LogStats, stats_from_json, stats_from_row, stats_row
 
 if TYPE_CHECKING:
@@ -409,8 +410,8 @@ class _Run:
         self._train: _Log | None = None
         self._eval: _Log | None = None
         self._indexed_logs: tuple[Any, Any] = (None, None)
-        self._saved: Any = indexed if revived else None
-        """A revived run's index entry, as read (taken apart by `unpack`)."""
+        self._saved: tuple[memoryview, memoryview] | None = indexed if revived else None
+        """A revived run's (row, entry) as the index stores them (decoded by `unpack`)."""
         self.revived = revived
         """Listed from its index row, not looked at in full since (see the class doc)."""
         self.metadata_signature: _Signature | None = None
@@ -443,11 +444,12 @@ class _Run:
 
     def unpack(self) -> None:
         """Take a revived run's index entry apart (once), so its logs and metadata can be
-        followed from where the index left them. The entry is held as read, not encoded."""
+        followed from where the index left them. Until then the entry is the index's bytes."""
         saved, self._saved = self._saved, None
         if saved is not None:
-            self._take_entry(saved)
-            self.row = orjson.dumps(saved["row"])  # the row it was revived from
+            row, entry = saved
+            self._take_entry(RootFile.decode(entry))
+            self.row = bytes(row)  # the row it was revived from
 
     @property
     def train(self) -> _Log:
@@ -514,8 +516,8 @@ class Catalog:
         self.index = index
         self._index_root = self.root.resolve() if index is not None else self.root
         with gc_paused():
-            self._indexed: dict[str, Any] = (
-                index.load_root(self._index_root) if index is not None else {}
+            self._indexed = (
+                index.load_root(self._index_root) if index is not None else RootFile.empty()
             )
         self._runs: dict[Path, _Run] = {}
         self._root_prefix = str(self.root).rstrip(os.sep) + os.sep
@@ -681,7 +683,9 @@ class Catalog:
             # (its metadata and files entries, once used) is freed, not held for the life
             # of the catalog (600,000 objects for 10,000 runs, each full collection walking
             # them). A run that vanishes and comes back is read again.
-            run = _Run(path, key, self._indexed.pop(key, None))
+            parts = self._indexed.take(key)
+            entry = None if parts is None else RootFile.decode(parts[1])
+            run = _Run(path, key, entry)
             self._runs[path] = run
         return run
 
@@ -714,8 +718,7 @@ class Catalog:
                 return _Looked(item, run, (0, 0), stats, quick=True)
             return None
         rel = self._key(item.path)
-        entry = self._indexed.get(rel)
-        row = entry.get("row") if isinstance(entry, dict) else None
+        row = self._indexed.row(rel)
         if row is None:
             return None
         try:
@@ -724,8 +727,7 @@ class Catalog:
             summary = _revive(item.path, row[2])
         except (IndexError, KeyError, TypeError, ValueError):
             return None
-        del self._indexed[rel]
-        run = _Run(item.path, rel, entry, revived=True)
+        run = _Run(item.path, rel, self._indexed.take(rel), revived=True)
         run.row_key, run.summary = key, summary
         self._runs[item.path] = run
         return _Looked(item, run, (0, 0), stats, quick=True)
