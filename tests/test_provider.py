@@ -318,6 +318,44 @@ def test_a_cold_root_is_listed_at_once_and_filled_in_the_background(
     assert all(s.indexed for s in again.runs())
 
 
+def test_the_background_reads_small_runs_in_batches_and_an_opened_run_first(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rels = [f"cartpole/v1/2026032{i}_120000" for i in range(7)]
+    for i, rel in enumerate(rels):
+        make_run(root, rel, rewards=[float(i)] * (10 + i))
+    size = (root / rels[0] / TRAIN_LOG).stat().st_size
+    line = len(episode(0.0))
+    # Run i holds 10 + i lines. Three runs a batch by count; by bytes, the first three only.
+    monkeypatch.setattr(provider_module, "BATCH_RUNS", 3)
+    monkeypatch.setattr(provider_module, "BATCH_BYTES", 3 * size + 3 * line)
+    gate = threading.Event()
+    batches: list[list[str]] = []
+    catalog_type = type(RunProvider(root, watch=False).catalog)
+    real_read_logs = catalog_type.read_logs
+
+    def recorded(self: Any, run_dirs: Any, *args: Any, **kwargs: Any) -> None:
+        gate.wait(10)
+        paths = list(run_dirs)
+        batches.append([p.relative_to(root.resolve()).as_posix() for p in paths])
+        real_read_logs(self, paths, *args, **kwargs)
+
+    monkeypatch.setattr(catalog_type, "read_logs", recorded)
+    p = RunProvider(
+        root, index=RunIndex(tmp_path / "cache"), watch=False, background=True, foreground_read=0
+    )
+    p.refresh()
+    p.series(rels[5], "reward", max_points=10)  # a page opens a run: it goes first
+    gate.set()
+    assert p.wait_indexed(timeout=30)
+    # The opened run is read alone, first or right after the batch already taken.
+    assert [rels[5]] in batches[:2]
+    assert sorted(batches) == sorted([rels[0:3], [rels[5]], rels[3:5], [rels[6]]])
+    done = p.progress()
+    assert done.complete and done.runs_done == 7 and done.bytes_done == done.bytes_total
+    assert [s.train_episodes for s in p.runs()] == [10 + i for i in range(7)]
+
+
 def _no_parsing(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("a log was parsed")
 

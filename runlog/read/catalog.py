@@ -585,15 +585,19 @@ class Catalog:
         run_dirs: Iterable[Path],
         progress: Callable[[Path, int], None] | None = None,
     ) -> None:
-        """Read (and index) every log of these runs not read yet, one run at a time;
-        `progress(run_dir, log_bytes)` is called after each run."""
-        for run_dir in run_dirs:
-            with self._lock:
+        """Read (and index) every log of these runs not read yet, together (small logs in
+        one parse, as a scan reads them); `progress(run_dir, log_bytes)` is called for each
+        run once all are read."""
+        runs: list[_Run] = []
+        with self._lock:
+            for run_dir in run_dirs:
                 run = self._runs.get(Path(run_dir))
-            if run is None or run.revived:
-                continue  # gone, or listed from the index: its figures are known
-            self._read([log for log in run.logs() if log.stats is None or log.reader is not None])
-            if progress is not None:
+                if run is not None and not run.revived:  # else gone, or listed from the index
+                    runs.append(run)
+        logs = [log for run in runs for log in run.logs()]
+        self._read([log for log in logs if log.stats is None or log.reader is not None])
+        if progress is not None:
+            for run in runs:
                 progress(run.path, run.train.size + run.eval.size)
 
     def settling(self, now: float | None = None) -> list[Path]:
