@@ -499,6 +499,9 @@ def bench_small(work: Path, runs: int, repeat: int) -> None:
         return provider  # kept while the collector runs, as a server keeps it
 
     collect, collect_base, warm_base = aftermath(restart, repeat)
+    rounds = max(1, repeat // 2)
+    batched = [background_index(root, work, None) for _ in range(rounds)]
+    alone = [background_index(root, work, 1) for _ in range(rounds)]
     for c in caches:
         shutil.rmtree(c, ignore_errors=True)
     line(
@@ -524,7 +527,39 @@ def bench_small(work: Path, runs: int, repeat: int) -> None:
         "<= 0.1 s",
         rescan <= 0.1,
     )
+    b_listed, b_done = (statistics.median(x) for x in zip(*batched, strict=True))
+    a_done = statistics.median(done for _, done in alone)
+    line(
+        "(not a target) cold root read in the background (the dashboard, runlog index)",
+        f"listed after {fmt(b_listed)}, indexed after {fmt(b_done)}; one run at a time "
+        f"(batches of 1): {fmt(a_done)} ({b_done / a_done:.2f}x)",
+    )
     bench_table_poll(root, work / "small-cache", repeat)
+
+
+def background_index(root: Path, work: Path, batch_runs: int | None) -> tuple[float, float]:
+    """(seconds to the listing, to the whole index) of a provider on a cold root that reads
+    the logs in the background, as the dashboard and `runlog index` do; `batch_runs`: the
+    provider's BATCH_RUNS for the round (None: as shipped)."""
+    import runlog.provider as provider_module
+    from runlog.provider import RunProvider
+    from runlog.read.index import RunIndex
+
+    cache = Path(tempfile.mkdtemp(prefix="bench-small-background-", dir=work))
+    saved = provider_module.BATCH_RUNS
+    provider_module.BATCH_RUNS = saved if batch_runs is None else batch_runs
+    try:
+        started = time.perf_counter()
+        provider = RunProvider(
+            root, index=RunIndex(cache), watch=False, background=True, foreground_read=0
+        )
+        provider.refresh()
+        listed = time.perf_counter() - started
+        provider.wait_indexed()
+        return listed, time.perf_counter() - started
+    finally:
+        provider_module.BATCH_RUNS = saved
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def aftermath(restart: Callable[[], object], repeat: int) -> tuple[float, float, float]:

@@ -469,7 +469,7 @@ class _Run:
         return self.train, self.eval
 
     def entry(self) -> dict[str, Any]:
-        """This run as the index stores it."""
+        """This run as the index stores it (its row as the encoded bytes `row`)."""
         self.unpack()
         metadata = None
         if self.metadata_signature is not None:
@@ -487,7 +487,7 @@ class _Run:
             "train": self.train.indexed,
             "eval": self.eval.indexed,
             "files": files,
-            "row": None if self.row is None else orjson.loads(self.row),
+            "row": self.row,  # encoded already: the index stores it as it is
         }
 
 

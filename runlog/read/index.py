@@ -234,8 +234,8 @@ class RunIndex:
         self, root: Path, runs: Mapping[str, Any], *, gone: Iterable[str] = ()
     ) -> bool:
         """Write the entries `runs` for `root`, merged with the root file on disk (its entries
-        for other runs are kept as they are, except the runs in `gone`). False when nothing
-        was written."""
+        for other runs are kept as they are, except the runs in `gone`). An entry's "row"
+        may be given encoded (bytes). False when nothing was written."""
         if not self.writable:
             return False
         with self._lock:
@@ -613,12 +613,15 @@ def _decode_root(data: bytes, root: Path | None) -> RootFile:
 
 
 def _encode_run(entry: Any) -> tuple[bytes, bytes]:
-    """A run's (row, entry) bytes: the row taken out of the entry (empty when it has none)."""
+    """A run's (row, entry) bytes: the row taken out of the entry (empty when it has none;
+    bytes: encoded already, as the catalog keeps rows)."""
     if not isinstance(entry, dict):
         return b"", orjson.dumps(entry)
     row = entry.get("row")
     rest = {key: value for key, value in entry.items() if key != "row"}
-    return (b"" if row is None else orjson.dumps(row)), orjson.dumps(rest)
+    if row is None:
+        return b"", orjson.dumps(rest)
+    return (row if isinstance(row, bytes) else orjson.dumps(row)), orjson.dumps(rest)
 
 
 def _layout(pieces: Mapping[str, tuple[bytes, bytes]]) -> tuple[dict[str, Any], bytes]:
