@@ -487,7 +487,7 @@ class RunProvider:
                     batch = self._take_batch()
                 else:
                     break
-                self._current = batch
+                self._current = list(batch)
             try:
                 self._index_batch(batch)
             finally:
@@ -510,6 +510,8 @@ class RunProvider:
             with self._lock:
                 self._done_runs += 1
                 self._done_bytes += read.get(path, 0)
+                if path in self._current:  # counted once: done, no longer waiting
+                    self._current.remove(path)
                 if summary.rel in self._summaries:
                     self._summaries[summary.rel] = summary
                     self._revision += 1

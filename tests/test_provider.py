@@ -341,6 +341,15 @@ def test_the_background_reads_small_runs_in_batches_and_an_opened_run_first(
         real_read_logs(self, paths, *args, **kwargs)
 
     monkeypatch.setattr(catalog_type, "read_logs", recorded)
+    totals: list[int] = []
+    real_summary = catalog_type.summary
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        summary = real_summary(self, *args, **kwargs)
+        totals.append(p.progress().runs_total)  # a run summed up is done, not also waiting
+        return summary
+
+    monkeypatch.setattr(catalog_type, "summary", counted)
     p = RunProvider(
         root, index=RunIndex(tmp_path / "cache"), watch=False, background=True, foreground_read=0
     )
@@ -353,6 +362,7 @@ def test_the_background_reads_small_runs_in_batches_and_an_opened_run_first(
     assert sorted(batches) == sorted([rels[0:3], [rels[5]], rels[3:5], [rels[6]]])
     done = p.progress()
     assert done.complete and done.runs_done == 7 and done.bytes_done == done.bytes_total
+    assert totals and set(totals) == {7}
     assert [s.train_episodes for s in p.runs()] == [10 + i for i in range(7)]
 
 

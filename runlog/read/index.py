@@ -569,13 +569,13 @@ def _payload(data: bytes) -> tuple[int, memoryview]:
     if not isinstance(header, dict) or header.get("format") != _FORMAT:
         raise IndexCorrupt("not a runlog index file")
     version = header.get("version")
-    if version not in (1, ROOT_FORMAT):
+    if type(version) is not int or version not in (1, ROOT_FORMAT):
         raise IndexCorrupt(f"index format version {version!r}, not {ROOT_FORMAT}")
     if header.get("bytes") != len(body):
         raise IndexCorrupt(f"payload is {len(body)} bytes, {header.get('bytes')!r} were written")
     if header.get("crc32") != zlib.crc32(body):
         raise IndexCorrupt("payload does not match its checksum")
-    return int(version), body
+    return version, body
 
 
 def _decode_root(data: bytes, root: Path | None) -> RootFile:
