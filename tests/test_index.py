@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +36,7 @@ from runlog.format.records import (
 )
 from runlog.provider import RunProvider
 from runlog.read.episodes import EpisodeLog
-from runlog.read.index import ROOT_FORMAT, IndexCorrupt, RunIndex, open_index
+from runlog.read.index import ORPHAN_AGE, ROOT_FORMAT, IndexCorrupt, RunIndex, open_index
 from runlog.read.watch import stop_all_watchers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -653,6 +654,32 @@ def test_the_cache_stays_under_its_size_least_recently_used_out(tmp_path: Path) 
     for k in range(3):
         rel = f"cartpole/v1/2026032{k}_120000"
         assert charted(provider(root, small), rel) == charted(provider(root, None), rel)
+
+
+def test_orphan_column_files_go_unless_a_newer_runlog_s_root_file_may_name_them(
+    tmp_path: Path,
+) -> None:
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    big_runs(root, runs=2)
+    provider(root, RunIndex(cache)).refresh()
+    columns = cache / "v1" / "columns"
+    named = sorted(columns.glob("*.arrow"))
+    assert len(named) == 2
+    orphan = columns / "gone-run-train-0.arrow"
+    orphan.write_bytes(b"x" * 10)
+    old = time.time() - ORPHAN_AGE - 60
+    for path in [*named, orphan]:
+        os.utime(path, (old, old))
+    # A root file in a format this runlog does not know, as a newer runlog sharing the cache
+    # writes: it may name the "orphan", so nothing is removed as one.
+    foreign = cache / "v1" / "roots" / "0123456789abcdef01234567.json"
+    _rewrite_payload(foreign, b'{"root": "/elsewhere", "future": true}', version=ROOT_FORMAT + 1)
+    assert RunIndex(cache).evict() == 0
+    assert orphan.exists()
+    # Without it the orphan goes, and only it: the files our root file names stay.
+    foreign.unlink()
+    assert RunIndex(cache).evict() == 10
+    assert sorted(columns.glob("*.arrow")) == named
 
 
 def test_open_index_follows_the_environment(tmp_path: Path) -> None:

@@ -29,7 +29,9 @@ A start decodes the rows only (a run whose stats did not move is listed from its
 entry is decoded when its run changed or is opened, and a save copies the bytes of the runs
 it did not touch. For 10,000 runs (26 MB) that is 0.11-0.19 s of decoding at load instead of
 0.28-0.40 s, and no decoded entries held. Version 1 files (one JSON object, rows inside the
-entries) are still read.
+entries) are still read. A root file of a version this runlog does not know (a newer runlog's,
+sharing the cache) is not read, and while there is one, no column file counts as an orphan:
+it may name them.
 
 Nothing here is trusted. A root file whose header, length or checksum is off is dropped whole
 and rebuilt by the next scan; an entry is used only where its mark still matches the file
@@ -74,6 +76,7 @@ __all__ = [
     "CacheInfo",
     "ColumnWriter",
     "IndexCorrupt",
+    "IndexForeign",
     "RootFile",
     "RunIndex",
     "cache_dir",
@@ -103,6 +106,11 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 
 class IndexCorrupt(ValueError):
     """A part of the index is not what was written (it is then ignored and rebuilt)."""
+
+
+class IndexForeign(IndexCorrupt):
+    """A root file in a format version this runlog does not know (a newer runlog's): not read,
+    and the column files it may name are not this runlog's to call orphans."""
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -378,6 +386,8 @@ class RunIndex:
                 continue
             try:
                 runs = _decode_root(path.read_bytes(), None)
+            except IndexForeign:
+                return None  # another runlog's root file: what it names is unknown here
             except (OSError, IndexCorrupt):
                 continue
             for rel in runs:
@@ -569,8 +579,10 @@ def _payload(data: bytes) -> tuple[int, memoryview]:
     if not isinstance(header, dict) or header.get("format") != _FORMAT:
         raise IndexCorrupt("not a runlog index file")
     version = header.get("version")
-    if type(version) is not int or version not in (1, ROOT_FORMAT):
-        raise IndexCorrupt(f"index format version {version!r}, not {ROOT_FORMAT}")
+    if type(version) is not int:
+        raise IndexCorrupt(f"index format version {version!r} is not a number")
+    if version not in (1, ROOT_FORMAT):
+        raise IndexForeign(f"index format version {version}, not {ROOT_FORMAT}")
     if header.get("bytes") != len(body):
         raise IndexCorrupt(f"payload is {len(body)} bytes, {header.get('bytes')!r} were written")
     if header.get("crc32") != zlib.crc32(body):
