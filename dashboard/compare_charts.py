@@ -11,6 +11,7 @@ Data arrives already smoothed, aggregated (runlog.analysis.stats) and thinned
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,8 @@ def n_label(n_runs: int, n_total: int | None = None) -> str:
     return f"n = {n_runs} {noun}"
 
 
+MAX_RUN_ENTRIES = 12
+"""Runs an every-run chart names one by one in its legend; above, it names versions."""
 LEGEND_ROW = 19
 """Pixels one legend entry takes below a compare chart."""
 LEGEND_GROUP_GAP = 10
@@ -158,11 +161,24 @@ def overlay_figure(
     x_range: tuple[float, float] | None = None,
     y_range: tuple[float, float] | None = None,
 ) -> go.Figure:
-    """Every run's curve on one pair of axes; one legend entry per run, grouped by version."""
+    """Every run's curve on one pair of axes; one legend entry per run, grouped by version,
+    or above MAX_RUN_ENTRIES runs one per version (it toggles the version's runs; a run is
+    named by its hover)."""
     fig = go.Figure()
+    per_version = len(lines) > MAX_RUN_ENTRIES
+    runs_of = Counter(line.version for line in lines)
+    named: set[str] = set()
     for line in lines:
-        run_id = line.run.rsplit("/", 1)[-1]
-        fig.add_trace(_run_trace(line, name=f"{line.version} · {run_id}", width=1.6, marker_size=5))
+        if per_version:
+            n = runs_of[line.version]
+            name = f"{line.version} · {n} run{'s' if n != 1 else ''}"
+        else:
+            name = f"{line.version} · {line.run.rsplit('/', 1)[-1]}"
+        trace = _run_trace(line, name=name, width=1.6, marker_size=5)
+        if per_version:
+            trace.showlegend = line.version not in named
+            named.add(line.version)
+        fig.add_trace(trace)
     return _layout(
         fig,
         title=title,

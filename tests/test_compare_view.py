@@ -20,6 +20,7 @@ from dashboard import compare_view as cv
 from dashboard.charts import CHART_HEIGHT, slug
 from dashboard.compare_charts import (
     LEGEND_ROW,
+    MAX_RUN_ENTRIES,
     RunLine,
     VersionCurve,
     aggregate_figure,
@@ -570,6 +571,16 @@ def test_every_run_chart_grows_with_its_legend_and_keeps_the_legend_off_the_axis
     assert heights[1, 1] == CHART_HEIGHT + LEGEND_ROW
     assert heights[6, 1] - heights[2, 1] == 4 * LEGEND_ROW
     assert heights[6, 2] > heights[6, 1]  # the gap between the two versions' entries
+    # Past MAX_RUN_ENTRIES runs the legend names versions (hover names the run): 40 seeds
+    # would otherwise push the chart 760 px down the page.
+    many = overlay_figure(lines(MAX_RUN_ENTRIES + 8, 2), title="t", y_title="y")
+    shown = [t for t in many.data if t.showlegend is not False]
+    assert [t.name for t in shown] == ["a/v0 · 10 runs", "a/v1 · 10 runs"]
+    assert {t.legendgroup for t in many.data} == {"a/v0", "a/v1"}  # a click toggles all 10
+    assert all("a/v" in t.hovertemplate and "/r" in t.hovertemplate for t in many.data)
+    assert many.layout.height == heights[6, 2] - 4 * LEGEND_ROW
+    few = overlay_figure(lines(MAX_RUN_ENTRIES, 2), title="t", y_title="y")
+    assert sum(t.showlegend is not False for t in few.data) == MAX_RUN_ENTRIES
     # Entries left out of the legend (the faint runs under a band) take no room.
     x = np.arange(5.0)
     agg = AggregateCurve(x, x, x - 1, x + 1, n_runs=2, statistic="iqm", confidence=0.95)
