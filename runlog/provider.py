@@ -464,14 +464,18 @@ class RunProvider:
         thread): at least one, then while they stay within BATCH_RUNS and BATCH_BYTES."""
         total, end = 0, 0
         for path in self._queue[:BATCH_RUNS]:
-            listed = self._summaries.get(run_rel_of(path))
-            size = 0 if listed is None else listed.log_bytes
+            size = self._log_bytes(path)
             if end and total + size > BATCH_BYTES:
                 break
             total, end = total + size, end + 1
         batch = self._queue[:end]
         del self._queue[:end]
         return batch
+
+    def _log_bytes(self, path: Path) -> int:
+        """The listed size of a queued run's logs: what reading them costs (0 if unlisted)."""
+        listed = self._summaries.get(run_rel_of(path))
+        return 0 if listed is None else listed.log_bytes
 
     def _index_all(self) -> None:
         last_save = time.monotonic()
@@ -520,8 +524,7 @@ class RunProvider:
         """How far reading the logs of a cold root has come (complete once all are read)."""
         with self._lock:
             waiting = [*self._queue, *self._current]
-            pending = [self._summaries.get(run_rel_of(p)) for p in waiting]
-            left = sum(s.log_bytes for s in pending if s is not None)
+            left = sum(self._log_bytes(p) for p in waiting)
             runs_left = len(waiting)
             return IndexProgress(
                 runs_done=self._done_runs,

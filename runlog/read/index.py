@@ -595,10 +595,10 @@ def _decode_root(data: bytes, root: Path | None) -> RootFile:
     version, body = _payload(data)
     head, blob = body, memoryview(b"")
     if version == ROOT_FORMAT:
-        end = data.find(b"\n", len(data) - len(body))  # the JSON line ends the head
-        if end < 0:
+        start = len(data) - len(body)  # where the payload begins in `data`
+        split = data.find(b"\n", start) - start  # the JSON line ends the head
+        if split < 0:
             raise IndexCorrupt("no runs line in the root file")
-        split = end - (len(data) - len(body))
         head, blob = body[:split], body[split + 1 :]
     try:
         payload = orjson.loads(head)
