@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import runlog.provider as provider_module
+import runlog.read.catalog as catalog_module
 import runlog.read.index as index_module
 from runlog.format.layout import EVAL_LOG, METADATA_FILE, TRAIN_LOG
 from runlog.format.notes import RunNotes, update_notes
@@ -70,6 +71,16 @@ def make_runs(root: Path, lines: int = 30) -> None:
         evals = (encode_eval_line(EpisodeRecord(float(i), 5), 100 * (1 + i // 3)) for i in range(9))
         (run / EVAL_LOG).write_text("".join(evals))
         (run / "checkpoints" / "step_100.mpk").write_bytes(b"c" * 10)
+
+
+def settle(root: Path) -> None:
+    """Age every directory changed within RACY_SECONDS, as time passing would: a listing of it
+    taken now then stands for later looks (the catalog lists a younger one again)."""
+    recent = time.time_ns() - int(2 * catalog_module.RACY_SECONDS * 1e9)
+    for directory in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+        st = directory.stat()
+        if st.st_mtime_ns > recent:
+            os.utime(directory, ns=(st.st_atime_ns, recent - 10**9))
 
 
 def listing(p: RunProvider) -> list[tuple[object, ...]]:
@@ -462,6 +473,7 @@ def test_an_unchanged_run_is_listed_from_its_row_and_a_changed_one_in_full(
     root, cache = tmp_path / "runs", tmp_path / "cache"
     make_runs(root)
     update_notes(root / RUNS[0], lambda old: RunNotes(("baseline",), "lr 3e-4"))
+    settle(root)
     first = provider(root, RunIndex(cache))
     expected = listing(first)
     first.catalog.save_index()
@@ -479,6 +491,7 @@ def test_an_unchanged_run_is_listed_from_its_row_and_a_changed_one_in_full(
     ]
     for change in changes:
         change(root / RUNS[0])
+        settle(root)
         again = provider(root, RunIndex(cache))
         assert listing(again) == listing(provider(root, None))
         assert revived(again) == [RUNS[1]]
@@ -493,6 +506,7 @@ def test_a_run_listed_from_its_row_then_opened_keeps_its_whole_entry(tmp_path: P
     save after that keeps the entry whole (metadata, logs, row), so the next start revives it."""
     root, cache = tmp_path / "runs", tmp_path / "cache"
     make_runs(root, lines=50)
+    settle(root)
     warm = provider(root, RunIndex(cache))
     listing(warm)
     warm.catalog.save_index()
@@ -517,6 +531,7 @@ def test_a_run_listed_from_its_row_then_opened_keeps_its_whole_entry(tmp_path: P
 def test_a_row_of_another_layout_or_shape_is_not_used(tmp_path: Path) -> None:
     root, cache = tmp_path / "runs", tmp_path / "cache"
     make_runs(root)
+    settle(root)
     first = provider(root, RunIndex(cache))
     listing(first)
     first.catalog.save_index()
@@ -528,6 +543,44 @@ def test_a_row_of_another_layout_or_shape_is_not_used(tmp_path: Path) -> None:
     restarted = provider(root, RunIndex(cache))
     assert revived(restarted) == []
     assert listing(restarted) == listing(provider(root, None))
+
+
+@pytest.mark.parametrize("racy_seconds", [catalog_module.RACY_SECONDS, 0.0])
+def test_a_file_added_in_the_tick_of_a_listing_is_not_missed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, racy_seconds: float
+) -> None:
+    """A directory's mtime moves in clock ticks: a checkpoint written in the tick of a listing
+    leaves checkpoints/'s mtime as the listing saw it. The listing of a directory that young
+    is not kept, so the next look (in this process, or after a restart) lists it again. With
+    the rule off (0 s) the same race hides the file for good: the test does reach it."""
+    monkeypatch.setattr(catalog_module, "RACY_SECONDS", racy_seconds)
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    make_runs(root)  # just made: every directory is young
+    kept = provider(root, RunIndex(cache))
+    listing(kept)
+    kept.catalog.save_index()
+    checkpoints = root / RUNS[0] / "checkpoints"
+    seen = checkpoints.stat()
+    (checkpoints / "best.mpk").write_bytes(b"b" * 7)
+    os.utime(checkpoints, ns=(seen.st_atime_ns, seen.st_mtime_ns))  # the listing's tick
+    plain = listing(provider(root, None))
+    restarted = provider(root, RunIndex(cache))
+    for p in (kept, restarted):
+        shown = listing(p)
+        names = [c.name for c in shown[0][5]]  # type: ignore[attr-defined]
+        if racy_seconds:
+            assert shown == plain
+            assert names == ["step_100.mpk", "best.mpk"]
+        else:
+            assert names == ["step_100.mpk"]
+    if racy_seconds:
+        assert revived(restarted) == []  # no row was kept for a directory that young
+        settle(root)
+        listing(restarted)
+        restarted.catalog.save_index()
+        again = provider(root, RunIndex(cache))
+        assert listing(again) == listing(provider(root, None))
+        assert revived(again) == sorted(RUNS)  # once settled, rows again
 
 
 # -- sharing, losing and not being able to write the cache ----------------------------------------

@@ -20,7 +20,9 @@ stats it was made from (`_row_key`: the run directory's and checkpoints/'s inode
 the signatures of metadata.json, both logs and runlog.json). While none of them moves, the
 summary stands: a rescan costs the run four stats, and a restart rebuilds the summary from the
 index row without taking apart the run's entry (its readers and metadata are built from that
-entry only when something needs them: `_Run.unpack`).
+entry only when something needs them: `_Run.unpack`). A directory changed less than
+RACY_SECONDS before it was listed may have gained a file in the same mtime tick: its run gets
+no row until it has settled.
 
 `scan(max_read=...)` bounds the work: a log needing more new bytes than that is left for
 later, its figures None (`RunSummary.indexed` is False) until `read_logs` reads it. The
@@ -90,6 +92,11 @@ METADATA_RETRY_DELAY = 0.02
 """Seconds to wait before the one re-read of a half-written metadata.json."""
 SAVE_EVERY = 5.0
 """Seconds at least between two writes of the index by `scan` (`save_index` writes now)."""
+RACY_SECONDS = 2.0
+"""A directory's mtime moves in clock ticks (1-10 ms on a local disk; a network mount's comes
+from the server's clock), so an entry added in the tick of our listing leaves it unchanged.
+A listing of a directory changed less than this long before is not kept for later looks (no
+`_Files` key, no row): they list it again. Git's "racy" rule, for the same reason."""
 
 _Signature = tuple[int, int, int, int]  # (st_ino, st_size, st_mtime_ns, st_ctime_ns)
 _RowKey = tuple[object, ...]
@@ -250,6 +257,13 @@ def _signature(st: os.stat_result) -> _Signature:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def _racy(*directories: os.stat_result | None) -> bool:
+    """Whether one of `directories` changed too recently for a listing taken now to stand
+    (RACY_SECONDS)."""
+    since = time.time_ns() - int(RACY_SECONDS * 1e9)
+    return any(st is not None and st.st_mtime_ns > since for st in directories)
+
+
 def _list(directory: Path) -> tuple[os.DirEntry[str], ...]:
     with os.scandir(directory) as it:
         return tuple(it)
@@ -357,7 +371,8 @@ class _Files:
     """A run's checkpoints and disk size, and the stats they were taken under: the run
     directory's, its checkpoints/ directory's, and its logs' and metadata's signatures.
     While none of them moves, no file was added, removed or written by a trainer, and the
-    listing stands (a checkpoint rewritten in place with no other write is not seen)."""
+    listing stands (a checkpoint rewritten in place with no other write is not seen). A
+    listing of a directory changed within RACY_SECONDS gets no key: it is not kept."""
 
     key: tuple[object, ...]
     checkpoints: tuple[CheckpointInfo, ...]
@@ -858,6 +873,8 @@ class Catalog:
                 None if own is None else (own.st_ino, own.st_mtime_ns),
                 *signatures,
             )
+            if _racy(item.stat, own):
+                key = None
         if key is not None and run.files is not None and run.files.key == key:
             return run.files
         cached, run.indexed_files = run.indexed_files, None
@@ -995,6 +1012,8 @@ class Catalog:
             run.notes,
         )
         if run.summary is not None and run.inputs == inputs:
+            if run.row_key is None:  # e.g. its directories have settled since (RACY_SECONDS)
+                self._keep_row(run, files, looked)
             return run.summary
         parts = run_dir.parts
         name, version, run_id = (("",) * 3 + tuple(parts))[-3:]
