@@ -14,9 +14,11 @@ run its own file), indexes it (`runlog index`, so the index is warm) and prints:
   median of 5;
 - the sweep view's first render in Debian chromium after a server restart, index warm: from
   navigation until the group table says "Showing 80 of 80 groups", and from launching the
-  server; target <= 2 s (after navigation); the empty-page floor (bench_scale's HELLO page)
-  is printed beside it, and with --baseline-app another checkout's dashboard timed
-  interleaved with ours (`git worktree add /tmp/base <commit>`). The page is opened as soon
+  server; target <= 2 s (after navigation); two floors are printed beside it: the empty page
+  (bench_scale's HELLO) and that page with a one-row grid and a one-line parallel
+  coordinates (HELLO_DRAWN: what the view draws, with nothing in it); with --baseline-app,
+  another checkout's dashboard timed interleaved with ours (`git worktree add /tmp/base
+  <commit>`). The page is opened as soon
   as the server answers, or --open-after seconds after its launch.
 
 Deletes what it generated unless --keep.
@@ -167,6 +169,17 @@ def bench_bootstrap() -> None:
 
 DRAWN = (bench_scale.GRID, ".js-plotly-plot .parcoords .axis-brush")
 """The view drawn: its group table's grid and the parallel coordinates' axes."""
+HELLO_DRAWN = (
+    bench_scale.HELLO_GRID
+    + """import plotly.graph_objects as go
+st.plotly_chart(go.Figure(go.Parcoords(
+    line={"color": [1.0], "colorscale": "Viridis"},
+    dimensions=[{"label": k, "values": [1.0]} for k in ("lr", "batch", "gamma", "score")],
+)))
+"""
+)
+"""The floor of the sweep view's first render: a page that draws what DRAWN waits for (a data
+grid and plotly's WebGL parallel coordinates), with one row and one line."""
 
 
 def bench_browser(
@@ -188,12 +201,16 @@ def bench_browser(
             browser, root, cache, script, query, text, open_after, height=1400, drawn=drawn
         )
 
-    hello = work / "hello" / "app.py"
-    hello.parent.mkdir(exist_ok=True)
-    hello.write_text(bench_scale.HELLO)
+    hello, hello_drawn = work / "hello" / "app.py", work / "hello_drawn" / "app.py"
+    for app, text in ((hello, bench_scale.HELLO), (hello_drawn, HELLO_DRAWN)):
+        app.parent.mkdir(exist_ok=True)
+        app.write_text(text)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=bench_scale.CHROMIUM, args=["--no-sandbox"])
         floors = [first_render(hello, "", "Showing 0 of 0 runs") for _ in range(repeat)]
+        floors_drawn = [
+            first_render(hello_drawn, "", "Showing 0 of 0 runs", DRAWN) for _ in range(repeat)
+        ]
         views: list[tuple[float, float]] = []
         olds: list[tuple[float, float]] = []
         for _ in range(repeat):  # interleaved with the baseline: the machine drifts
@@ -213,6 +230,13 @@ def bench_browser(
         f"{bench_scale.fmt(statistics.median(f[1] for f in floors))} from launch",
         "<= 2 s",
         view <= 2.0,
+    )
+    floor_drawn = statistics.median(f[0] for f in floors_drawn)
+    bench_scale.line(
+        "  the floor of what it draws: the empty page with a one-row grid and a one-line "
+        "parallel coordinates",
+        f"{bench_scale.fmt(floor_drawn)} after navigation (ours is "
+        f"{bench_scale.fmt(view - floor_drawn)} above it)",
     )
     if olds:
         old = statistics.median(o[0] for o in olds)
