@@ -25,11 +25,12 @@ import itertools
 import math
 from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+from runlog.record import record
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 BLOCK_COLUMNS = ("step", "n", "mean", "std", "min", "max", "median", "n_null")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EvalBlock:
     """One eval block: the episodes evaluated at env step `step`."""
 

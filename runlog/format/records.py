@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from runlog.errors import MetadataError
+from runlog.record import record
 
 EPISODE_STATUSES = ("Terminated", "Truncated", "Continuing")
 """The values of `status`, spelled as the crate's enum serializes them."""
@@ -260,7 +261,7 @@ def now_rfc3339() -> str:
     return format_rfc3339(local, nanosecond=nanos)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RunMetadata:
     """The contents of metadata.json. Timestamps stay the exact strings from the file.
 

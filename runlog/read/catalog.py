@@ -73,6 +73,7 @@ from runlog.read.activity import (
 )
 from runlog.read.index import RootFile
 from runlog.read.summary import LogKind, LogStats, stats_from_json, stats_from_row, stats_row
+from runlog.record import record
 
 if TYPE_CHECKING:
     from runlog.read.episodes import EpisodeLog
@@ -108,7 +109,7 @@ _STATTED = frozenset({METADATA_FILE, TRAIN_LOG, EVAL_LOG})
 _LOG_FILES: dict[LogKind, str] = {"train": TRAIN_LOG, "eval": EVAL_LOG}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckpointInfo:
     """One checkpoint file: `step_<N>.mpk` (step N), `latest.mpk` or `best.mpk`."""
 
@@ -130,7 +131,7 @@ class CheckpointInfo:
         return [self.name, self.step, self.size, self.mtime, self.is_latest, self.is_best]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RunSummary:
     """One run as the catalog sees it. `problem` says in words what is wrong, or is None.
     `train` / `eval` are None while the logs have not been read yet (a first start)."""

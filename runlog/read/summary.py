@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from runlog.analysis.evals import EvalBlock, EvalBlocks
+from runlog.record import record
 
 if TYPE_CHECKING:
     from runlog.read.parse import Batch
@@ -41,7 +42,7 @@ MAX_BAD_LINES = 1000
 """Bad line numbers kept per log (all are counted)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LogStats:
     """One log's figures as of one read (see the module doc)."""
 
