@@ -583,6 +583,40 @@ def test_a_file_added_in_the_tick_of_a_listing_is_not_missed(
         assert revived(again) == sorted(RUNS)  # once settled, rows again
 
 
+def test_a_cold_root_read_after_its_listing_lists_checkpoints_once_and_rows_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The background reading of a cold root lists every run first (logs unread), then reads
+    the logs and looks at each run again: that look keeps the listing of checkpoints/ (it
+    depends on the files' stats, not on whether the logs were read), and only then, the logs'
+    figures settled, does the run get its index row."""
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    make_runs(root)
+    settle(root)
+    listed: list[Path] = []
+    real = catalog_module._checkpoints
+
+    def counted(directory: Path, entry: Any) -> Any:
+        listed.append(directory)
+        return real(directory, entry)
+
+    monkeypatch.setattr(catalog_module, "_checkpoints", counted)
+    catalog = catalog_module.Catalog(root, WINDOW, WINDOW, index=RunIndex(cache))
+    first = catalog.scan(max_read=0)
+    assert [s.indexed for s in first] == [False, False]
+    assert all(run.row is None for run in catalog._runs.values())  # figures still to come
+    paths = [s.path for s in first]
+    catalog.read_logs(paths)
+    read = [catalog.summary(path, max_read=None) for path in paths]
+    assert sorted(listed) == sorted(p / "checkpoints" for p in paths)  # once per run
+    assert [s.checkpoints for s in read] == [s.checkpoints for s in first]
+    assert all(run.row is not None for run in catalog._runs.values())
+    plain = catalog_module.Catalog(root, WINDOW, WINDOW).scan()
+    assert [(s.rel, s.train, s.eval, s.disk_bytes) for s in read] == [
+        (s.rel, s.train, s.eval, s.disk_bytes) for s in plain
+    ]
+
+
 # -- sharing, losing and not being able to write the cache ----------------------------------------
 
 

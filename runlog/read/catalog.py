@@ -856,23 +856,17 @@ class Catalog:
             )
         except OSError:
             own = None
-        signatures = (run.metadata_signature, run.train.signature, run.eval.signature)
-        if item.stat is not None and all(
-            sig is not None or missing
-            for sig, missing in zip(
-                signatures,
-                (
-                    METADATA_FILE not in looked.stats,
-                    TRAIN_LOG not in looked.stats,
-                    EVAL_LOG not in looked.stats,
-                ),
-                strict=True,
-            )
+        # The logs as this look saw them, read or not: on a cold root the listing comes
+        # before the read, and the look after it must not list checkpoints/ again.
+        logs = (looked.stats.get(TRAIN_LOG), looked.stats.get(EVAL_LOG))
+        if item.stat is not None and (
+            run.metadata_signature is not None or METADATA_FILE not in looked.stats
         ):
             key = (
                 (item.stat.st_ino, item.stat.st_mtime_ns),
                 None if own is None else (own.st_ino, own.st_mtime_ns),
-                *signatures,
+                run.metadata_signature,
+                *(None if st is None else _signature(st) for st in logs),
             )
             if _racy(item.stat, own):
                 key = None
@@ -1051,6 +1045,12 @@ class Catalog:
             and files.key
             and looked.complete  # every file it follows was stat'ed
             and all(log.reader is None or log.reader.problem is None for log in run.logs())
+            # and each log's figures are those of the file this look saw (read, not pending)
+            and all(
+                log.signature is not None and log.signature == log.seen
+                for log, name in ((run.train, TRAIN_LOG), (run.eval, EVAL_LOG))
+                if name in looked.stats
+            )
         )
         if not settled or summary is None:
             run.row_key = run.row = None
