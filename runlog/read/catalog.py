@@ -581,7 +581,7 @@ class Catalog:
         self, run_dir: Path, now: float | None = None, *, max_read: int | None = None
     ) -> RunSummary:
         """The summary of one run directory (cached like a scan's)."""
-        run_dir = Path(run_dir)
+        run_dir = run_dir if isinstance(run_dir, Path) else Path(run_dir)
         try:
             entries = _list(run_dir)
             item = FoundDir(run_dir, entries, stat=os.stat(run_dir))  # as the walk takes it
@@ -607,7 +607,7 @@ class Catalog:
         runs: list[_Run] = []
         with self._lock:
             for run_dir in run_dirs:
-                run = self._runs.get(Path(run_dir))
+                run = self._runs.get(run_dir if isinstance(run_dir, Path) else Path(run_dir))
                 if run is not None and not run.revived:  # else gone, or listed from the index
                     runs.append(run)
         logs = [log for run in runs for log in run.logs()]
@@ -847,7 +847,6 @@ class Catalog:
         """The run's checkpoints and disk size: listed again only when the run directory, its
         checkpoints/ or one of its logs or metadata.json changed (see `_Files`)."""
         item, run = looked.item, looked.run
-        directory = run.path / CHECKPOINTS_DIR
         checkpoints_entry = entries.get(CHECKPOINTS_DIR)
         key: tuple[object, ...] | None = None
         try:
@@ -872,6 +871,7 @@ class Catalog:
                 key = None
         if key is not None and run.files is not None and run.files.key == key:
             return run.files
+        directory = run.path / CHECKPOINTS_DIR
         cached, run.indexed_files = run.indexed_files, None
         if key is not None and isinstance(cached, dict):
             try:

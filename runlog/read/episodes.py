@@ -104,7 +104,8 @@ class EpisodeLog:
     def __init__(self, path: Path, kind: LogKind = "train", *, columns: bool = True) -> None:
         if kind not in ("train", "eval"):
             raise ValueError(f"EpisodeLog kind must be 'train' or 'eval', got {kind!r}")
-        self.path = Path(path)
+        # Path(a_path) parses it again (~3 us): a catalog makes two readers per run.
+        self.path = path if isinstance(path, Path) else Path(path)
         self.kind: LogKind = kind
         self._lock = threading.RLock()
         self._keep_columns = columns
