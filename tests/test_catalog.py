@@ -272,9 +272,10 @@ def test_summary_of_a_complete_run(tmp_path: Path) -> None:
     assert summary.has_latest and summary.has_best
     step_10 = summary.checkpoints[1]
     assert step_10.path == run / "checkpoints" / "step_10.mpk"
+    assert step_10.directory == run / "checkpoints"
     assert step_10 == CheckpointInfo(
         name="step_10.mpk",
-        directory=run / "checkpoints",
+        run_dir=run,
         step=10,
         size=100,
         mtime=step_10.mtime,

@@ -597,9 +597,9 @@ def test_a_cold_root_read_after_its_listing_lists_checkpoints_once_and_rows_afte
     listed: list[Path] = []
     real = catalog_module._checkpoints
 
-    def counted(directory: Path, entry: Any) -> Any:
-        listed.append(directory)
-        return real(directory, entry)
+    def counted(run_dir: Path, entry: Any) -> Any:
+        listed.append(run_dir)
+        return real(run_dir, entry)
 
     monkeypatch.setattr(catalog_module, "_checkpoints", counted)
     catalog = catalog_module.Catalog(root, WINDOW, WINDOW, index=RunIndex(cache))
@@ -609,7 +609,7 @@ def test_a_cold_root_read_after_its_listing_lists_checkpoints_once_and_rows_afte
     paths = [s.path for s in first]
     catalog.read_logs(paths)
     read = [catalog.summary(path, max_read=None) for path in paths]
-    assert sorted(listed) == sorted(p / "checkpoints" for p in paths)  # once per run
+    assert sorted(listed) == sorted(paths)  # checkpoints/ listed once per run
     assert [s.checkpoints for s in read] == [s.checkpoints for s in first]
     assert all(run.row is not None for run in catalog._runs.values())
     plain = catalog_module.Catalog(root, WINDOW, WINDOW).scan()

@@ -114,9 +114,9 @@ class CheckpointInfo:
     """One checkpoint file: `step_<N>.mpk` (step N), `latest.mpk` or `best.mpk`."""
 
     name: str
-    directory: Path
-    """The run's checkpoints/ directory (shared by its files: a path each costs thousands
-    of objects on a big root)."""
+    run_dir: Path
+    """The run's directory, shared by its checkpoints and its summary (a path each would cost
+    thousands of objects on a big root, and a join each a tenth of a restart's revival)."""
     step: int | None
     size: int
     mtime: float
@@ -124,8 +124,13 @@ class CheckpointInfo:
     is_best: bool
 
     @property
+    def directory(self) -> Path:
+        """The run's checkpoints/ directory."""
+        return self.run_dir / CHECKPOINTS_DIR
+
+    @property
     def path(self) -> Path:
-        return self.directory / self.name
+        return self.run_dir / CHECKPOINTS_DIR / self.name
 
     def to_json(self) -> list[Any]:
         return [self.name, self.step, self.size, self.mtime, self.is_latest, self.is_best]
@@ -389,11 +394,11 @@ class _Files:
         }
 
     @staticmethod
-    def from_json(obj: Any, directory: Path) -> _Files:
+    def from_json(obj: Any, run_dir: Path) -> _Files:
         checkpoints = tuple(
             CheckpointInfo(
                 name=str(name),
-                directory=directory,
+                run_dir=run_dir,
                 step=None if step is None else int(step),
                 size=int(size),
                 mtime=float(mtime),
@@ -871,17 +876,16 @@ class Catalog:
                 key = None
         if key is not None and run.files is not None and run.files.key == key:
             return run.files
-        directory = run.path / CHECKPOINTS_DIR
         cached, run.indexed_files = run.indexed_files, None
         if key is not None and isinstance(cached, dict):
             try:
-                files = _Files.from_json(cached, directory)
+                files = _Files.from_json(cached, run.path)
             except (KeyError, TypeError, ValueError):
                 files = None
             if files is not None and files.key == key:
                 run.files = files
                 return files
-        checkpoints, checkpoint_bytes = _checkpoints(directory, checkpoints_entry)
+        checkpoints, checkpoint_bytes = _checkpoints(run.path, checkpoints_entry)
         other = _other_bytes(run.path, entries, looked.stats)
         files = _Files(() if key is None else key, checkpoints, checkpoint_bytes, other)
         if key is not None and files != run.files:
@@ -1111,10 +1115,11 @@ def _same_file(columns: dict[str, Any], mark: dict[str, Any]) -> bool:
 
 
 def _checkpoints(
-    directory: Path, entry: os.DirEntry[str] | None
+    run_dir: Path, entry: os.DirEntry[str] | None
 ) -> tuple[tuple[CheckpointInfo, ...], int]:
     if entry is None:
         return (), 0
+    directory = run_dir / CHECKPOINTS_DIR
     try:
         if not entry.is_dir(follow_symlinks=False):
             return (), entry.stat(follow_symlinks=False).st_size
@@ -1144,7 +1149,7 @@ def _checkpoints(
         found.append(
             CheckpointInfo(
                 name=child.name,
-                directory=directory,
+                run_dir=run_dir,
                 step=step,
                 size=st.st_size,
                 mtime=st.st_mtime,
@@ -1256,7 +1261,6 @@ def _summary_row(summary: RunSummary) -> list[Any]:
 def _revive(run_dir: Path, data: list[Any]) -> RunSummary:
     """A run's summary from its index row (`_summary_row`); its state is set by the caller."""
     (problem, metadata, train, eval_, checkpoints, disk, logs, written, tags, note) = data
-    directory = run_dir / CHECKPOINTS_DIR
     name, version, run_id = (("",) * 3 + tuple(run_dir.parts))[-3:]
     return RunSummary(
         path=run_dir,
@@ -1269,7 +1273,7 @@ def _revive(run_dir: Path, data: list[Any]) -> RunSummary:
         train=stats_from_row(train, "train"),
         eval=stats_from_row(eval_, "eval"),
         checkpoints=tuple(
-            CheckpointInfo(name, directory, step, size, mtime, latest, best)
+            CheckpointInfo(name, run_dir, step, size, mtime, latest, best)
             for name, step, size, mtime, latest, best in checkpoints
         ),
         disk_bytes=disk,
