@@ -356,7 +356,7 @@ class RunProvider:
                 if key not in self._summaries:
                     return self._rescan(cursor)  # a run not listed yet: only a rescan knows
                 self._summaries[key] = self.catalog.summary(
-                    self.root / key, max_read=self._max_read()
+                    self.root / key, max_read=self._max_read(), changed=True
                 )
             for path in due:
                 summary = self.catalog.summary(path, max_read=self._max_read())

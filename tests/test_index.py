@@ -618,6 +618,31 @@ def test_a_cold_root_read_after_its_listing_lists_checkpoints_once_and_rows_afte
     ]
 
 
+def test_a_checkpoint_rewritten_in_place_is_listed_again_when_the_caller_says_so(
+    tmp_path: Path,
+) -> None:
+    """A checkpoint rewritten in place moves no stat the listing is kept under: a plain look
+    keeps the listing it has (a rescan costs no checkpoint stats), one told the run changed
+    (a watcher's event) lists it again, and the index row follows, so a restart shows it."""
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    make_runs(root)
+    settle(root)
+    catalog = catalog_module.Catalog(root, WINDOW, WINDOW, index=RunIndex(cache))
+    run = root / RUNS[0]
+    before = {s.rel: s for s in catalog.scan()}[RUNS[0]]
+    assert [(c.name, c.size) for c in before.checkpoints] == [("step_100.mpk", 10)]
+    with (run / "checkpoints" / "step_100.mpk").open("r+b") as fh:
+        fh.write(b"x" * 40)  # in place, 10 -> 40 bytes
+    assert catalog.summary(run).checkpoints == before.checkpoints  # the kept listing
+    after = catalog.summary(run, changed=True)
+    assert [(c.name, c.size) for c in after.checkpoints] == [("step_100.mpk", 40)]
+    assert after.disk_bytes == before.disk_bytes + 30
+    catalog.save_index()
+    restarted = provider(root, RunIndex(cache))
+    assert listing(restarted) == listing(provider(root, None))
+    assert revived(restarted) == sorted(RUNS)  # from the rows, the new size in them
+
+
 # -- sharing, losing and not being able to write the cache ----------------------------------------
 
 

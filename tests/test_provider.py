@@ -462,6 +462,33 @@ def test_a_write_to_a_followed_run_is_a_change_once(root: Path) -> None:
     assert p.changed(seen["cursor"], (RUN,)) == (seen["cursor"], False)  # seen once
 
 
+def test_a_checkpoint_rewritten_in_place_is_seen_through_the_watcher(root: Path) -> None:
+    """The crate rewrites best.mpk in place: neither the run directory's nor checkpoints/'s
+    mtime moves, so the listing's own key cannot see it. The watcher's event for the run
+    has its checkpoints listed again: the new size and mtime show (the run view's table)."""
+    run_dir = make_run(root, RUN)
+    best = run_dir / "checkpoints" / "best.mpk"
+    best.parent.mkdir()
+    best.write_bytes(b"b" * 10)
+    old = time.time_ns() - 10**10  # ten seconds ago: settled, the listing is kept
+    for path in (best, best.parent, run_dir):
+        os.utime(path, ns=(old, old))
+    p = RunProvider(root, watch=True, background=False)
+    p.refresh()
+    assert p.watcher is not None and p.watcher.ensure_alive()
+    assert [(c.name, c.size) for c in p.checkpoints(RUN)] == [("best.mpk", 10)]
+    with best.open("r+b") as fh:  # in place: same inode, no directory entry touched
+        fh.write(b"B" * 25)
+    assert run_dir.stat().st_mtime_ns == old and best.parent.stat().st_mtime_ns == old
+
+    def shown() -> bool:
+        p.refresh()
+        return [(c.name, c.size) for c in p.checkpoints(RUN)] == [("best.mpk", 25)]
+
+    poll_until(shown)
+    assert p.checkpoints(RUN)[0].mtime == best.stat().st_mtime
+
+
 def test_a_new_run_is_a_change_for_every_page_and_the_listing(root: Path) -> None:
     make_run(root, RUN)
     p = RunProvider(root, watch=True, background=False)

@@ -377,8 +377,9 @@ class _Files:
     """A run's checkpoints and disk size, and the stats they were taken under: the run
     directory's, its checkpoints/ directory's, and its logs' and metadata's signatures.
     While none of them moves, no file was added, removed or written by a trainer, and the
-    listing stands (a checkpoint rewritten in place with no other write is not seen). A
-    listing of a directory changed within RACY_SECONDS gets no key: it is not kept."""
+    listing stands (a checkpoint rewritten in place with no other write is not seen, unless
+    a watcher tells: `Catalog.summary(changed=True)`). A listing of a directory changed
+    within RACY_SECONDS gets no key: it is not kept."""
 
     key: tuple[object, ...]
     checkpoints: tuple[CheckpointInfo, ...]
@@ -583,9 +584,17 @@ class Catalog:
         return summaries
 
     def summary(
-        self, run_dir: Path, now: float | None = None, *, max_read: int | None = None
+        self,
+        run_dir: Path,
+        now: float | None = None,
+        *,
+        max_read: int | None = None,
+        changed: bool = False,
     ) -> RunSummary:
-        """The summary of one run directory (cached like a scan's)."""
+        """The summary of one run directory (cached like a scan's). `changed`: the caller
+        knows a file of the run was written (a watcher's event), so its checkpoints are
+        listed again even when no stat the listing is kept under moved: a checkpoint
+        rewritten in place (the crate's best.mpk and latest.mpk) moves neither directory."""
         run_dir = run_dir if isinstance(run_dir, Path) else Path(run_dir)
         try:
             entries = _list(run_dir)
@@ -596,6 +605,10 @@ class Catalog:
             item = FoundDir(run_dir, None, f"cannot list {run_dir}: {exc.strerror or exc}")
         moment = time.time() if now is None else now
         with self._lock:
+            run = self._runs.get(run_dir) if changed else None
+            if run is not None:
+                run.files = None  # listed again by `_files`
+                run.row_key = None  # no quick look: the row is made again, saved if it moved
             looked = self._look(item, moment)
         self._read(looked.to_read(max_read))
         with self._lock:
