@@ -116,7 +116,7 @@ class CheckpointInfo:
     name: str
     run_dir: Path
     """The run's directory, shared by its checkpoints and its summary (a path each would cost
-    thousands of objects on a big root, and a join each a tenth of a restart's revival)."""
+    thousands of objects on a big root, and a join each 4% of a warm restart)."""
     step: int | None
     size: int
     mtime: float
@@ -130,7 +130,7 @@ class CheckpointInfo:
 
     @property
     def path(self) -> Path:
-        return self.run_dir / CHECKPOINTS_DIR / self.name
+        return self.directory / self.name
 
     def to_json(self) -> list[Any]:
         return [self.name, self.step, self.size, self.mtime, self.is_latest, self.is_best]
