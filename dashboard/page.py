@@ -204,14 +204,15 @@ def _wait_for_root(root: str) -> None:
 
 
 def main() -> None:
-    warmup.wait()  # the server's head start (imports, the root's first scan), if it has one
-    # An emoji: Streamlit draws it into a data: URL. A material icon as the page icon would be
-    # fetched from fonts.gstatic.com by every browser that opens the dashboard.
-    st.set_page_config(page_title="runlog", page_icon="📈", layout="wide")
+    route = urlstate.current_route()
+    page = route.page if route.page != "run" or route.run is not None else "browser"
+    # The server's head start (imports, the root's first scan), if it has one: the run table
+    # waits only for its own part of it (dashboard.warmup).
+    warmup.wait(table_only=page == "browser")
+    st.set_page_config(page_title="runlog", page_icon=warmup.PAGE_ICON, layout="wide")
     st.html(_CSS)
     settings = parse_settings(sys.argv[1:], os.environ)
     ctx = settings.context()
-    route = urlstate.current_route()
     _sidebar(settings, ctx, route.page)
 
     if ctx.remote_problem is not None:
@@ -228,19 +229,19 @@ def main() -> None:
     # has imported them all already; where nothing warmed up (AppTest, a bare
     # `streamlit run dashboard/page.py`) the run table still needs neither plotly nor the
     # chart code, and shows sooner for that.
-    if route.page == "run" and route.run is not None:
+    if page == "run" and route.run is not None:
         from dashboard import run_view
 
         run_view.render(ctx, route.run)
-    elif route.page == "compare":
+    elif page == "compare":
         from dashboard import compare_view
 
         compare_view.render(ctx)
-    elif route.page == "sweep":
+    elif page == "sweep":
         from dashboard import sweep_view
 
         sweep_view.render(ctx)
-    elif route.page == "prune":
+    elif page == "prune":
         from dashboard import prune_view
 
         prune_view.render(ctx)
@@ -248,6 +249,7 @@ def main() -> None:
         from dashboard import browser
 
         browser.render(ctx)
+        warmup.table_drawn()
 
 
 if __name__ == "__main__":  # `streamlit run` and AppTest run the script as __main__

@@ -7,6 +7,14 @@ run). The server (dashboard/app.py) calls `start` when it starts; the work runs 
 while the browser loads the page's own code, and the page calls `wait` first thing, so that
 nothing is done twice and no module is imported by two threads at once.
 
+The work comes in two parts. First what the run table needs (numpy, pyarrow, pandas, the
+browser view, the root's listing): the page a restarted dashboard is most often opened on
+waits only for that (`wait(table_only=True)`). Then the rest (plotly's figure classes, the
+other views, pandas' Styler): it starts once the run table is drawn (`table_drawn`), when a
+page asks for it (`wait()`), or `REST_AFTER` seconds after the first part, whichever comes
+first, so that it does not take the interpreter from the first page while that page is
+being served.
+
 Nothing here may stop the dashboard: a root that does not exist, bad settings or a failed
 import leave the work to the page, which reports them as it always has. Under AppTest (no
 server) `start` is never called and `wait` returns at once.
@@ -23,7 +31,18 @@ from collections.abc import Mapping, Sequence
 _LOGGER = logging.getLogger(__name__)
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
+_table = threading.Event()
+"""The run table's part is over (done or failed)."""
+_rest = threading.Event()
+"""The rest may start (the run table was drawn, or a page asked for it)."""
 _done = threading.Event()
+"""All of it is over."""
+
+PAGE_ICON = "📈"
+"""The page's icon (dashboard/page.py). An emoji: Streamlit draws it into a data: URL. A
+material icon would be fetched from fonts.gstatic.com by every browser opening the page."""
+REST_AFTER = 3.0
+"""Seconds after the run table's part when the rest starts even if no page asked for it."""
 
 
 def start(argv: Sequence[str], environ: Mapping[str, str]) -> None:
@@ -39,37 +58,73 @@ def start(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         _thread.start()
 
 
-def wait() -> None:
-    """Return once the warm-up is over (at once when none was started)."""
+def wait(*, table_only: bool = False) -> None:
+    """Return once the warm-up is over, or with `table_only` once its run table's part is (at
+    once when none was started)."""
     with _lock:
         started = _thread is not None
-    if started:
-        _done.wait()
+    if not started:
+        return
+    if table_only:
+        _table.wait()
+        return
+    _rest.set()
+    _done.wait()
+
+
+def table_drawn() -> None:
+    """The run table was sent to the browser: the rest of the warm-up may start."""
+    _rest.set()
 
 
 def _run(argv: list[str], environ: dict[str, str]) -> None:
     started = time.perf_counter()
     try:
-        said = warm(argv, environ)
+        try:
+            said = warm_table(argv, environ)
+        finally:
+            _table.set()
+        _rest.wait(REST_AFTER)
+        warm_views()
     except Exception:  # the page does the work itself and reports what is wrong
         _LOGGER.warning("runlog warm-up failed; the first page does its work", exc_info=True)
     else:
         print(f"  runlog: {said} ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
     finally:
+        _table.set()
         _done.set()
 
 
 def warm(argv: Sequence[str], environ: Mapping[str, str]) -> str:
-    """Import what the pages draw with, start a remote root's sync, and list a local root;
-    say what was done, in a few words."""
-    import numpy  # noqa: F401
-    import pandas.io.formats.style  # noqa: F401  (the tables' Styler, and jinja2)
-    import pyarrow  # noqa: F401
+    """Both parts at once (`warm_table`, then `warm_views`); what `warm_table` says."""
+    said = warm_table(argv, environ)
+    warm_views()
+    return said
 
-    from dashboard import browser, compare_view, prune_view, run_view, sweep_view  # noqa: F401
-    from dashboard.settings import parse_settings, root_problem
+
+def warm_views() -> None:
+    """Import what the other pages draw with: plotly's figure classes, the views, the
+    tables' Styler (pandas' jinja2 part, used by the compare view)."""
+    import pandas.io.formats.style  # noqa: F401
+
+    from dashboard import compare_view, prune_view, run_view, sweep_view  # noqa: F401
 
     _touch_plotly()
+
+
+def warm_table(argv: Sequence[str], environ: Mapping[str, str]) -> str:
+    """Import what the run table draws with, start a remote root's sync, and list a local
+    root; say what was done, in a few words."""
+    # The page's own imports first: it makes them before it waits, and finds them done.
+    from dashboard import urlstate  # noqa: F401
+    from dashboard.settings import parse_settings, root_problem
+
+    _touch_streamlit()
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+
+    from dashboard import browser  # noqa: F401
 
     ctx = parse_settings(argv, environ).context()  # a remote root starts syncing here
     if ctx.remote is not None:
@@ -79,6 +134,15 @@ def warm(argv: Sequence[str], environ: Mapping[str, str]) -> str:
     provider = ctx.provider()
     provider.refresh()
     return f"ready, {len(provider.runs()):,} runs listed under {ctx.root}"
+
+
+def _touch_streamlit() -> None:
+    """What Streamlit does once per process on the first page: the page icon is an emoji,
+    and checking one imports and compiles its table of every emoji (60-90 ms of the first
+    page's script, measured with py-spy on a restarted server)."""
+    from streamlit.string_util import is_emoji
+
+    is_emoji(PAGE_ICON)
 
 
 def _touch_plotly() -> None:

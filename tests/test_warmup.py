@@ -27,7 +27,8 @@ pytestmark = pytest.mark.usefixtures("dashboard_process")
 def fresh_warmup(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """dashboard.warmup as in a process that has not started one."""
     monkeypatch.setattr(warmup, "_thread", None)
-    monkeypatch.setattr(warmup, "_done", threading.Event())
+    for event in ("_table", "_rest", "_done"):
+        monkeypatch.setattr(warmup, event, threading.Event())
     yield
 
 
@@ -80,7 +81,7 @@ def test_a_failing_warm_up_is_logged_and_releases_the_page(
         release.wait(30)
         raise OSError("the disk went away")
 
-    monkeypatch.setattr(warmup, "warm", fail)
+    monkeypatch.setattr(warmup, "warm_table", fail)
     with caplog.at_level(logging.WARNING, logger="dashboard.warmup"):
         warmup.start(["--root", "/x"], {})
         warmup.start(["--root", "/y"], {})  # a second start does nothing
@@ -95,6 +96,83 @@ def test_a_failing_warm_up_is_logged_and_releases_the_page(
     assert "the disk went away" in caplog.text
 
 
+class Parts:
+    """Stand-ins for the warm-up's two parts that say when each ran."""
+
+    def __init__(self) -> None:
+        self.table_started = threading.Event()
+        self.views_started = threading.Event()
+        self.release_table = threading.Event()
+
+    def table(self, argv: list[str], environ: object) -> str:
+        self.table_started.set()
+        assert self.release_table.wait(30)
+        return "ready"
+
+    def views(self) -> None:
+        self.views_started.set()
+
+
+def in_thread(fn: object) -> threading.Event:
+    """An event set once `fn()` returns, run in a thread."""
+    done = threading.Event()
+    threading.Thread(target=lambda: (fn(), done.set()), daemon=True).start()  # type: ignore[operator]
+    return done
+
+
+@pytest.fixture
+def parts(monkeypatch: pytest.MonkeyPatch) -> Parts:
+    made = Parts()
+    monkeypatch.setattr(warmup, "warm_table", made.table)
+    monkeypatch.setattr(warmup, "warm_views", made.views)
+    return made
+
+
+@pytest.mark.usefixtures("fresh_warmup")
+def test_the_run_table_waits_for_its_part_only_and_the_rest_starts_once_it_is_drawn(
+    monkeypatch: pytest.MonkeyPatch, parts: Parts
+) -> None:
+    monkeypatch.setattr(warmup, "REST_AFTER", 60.0)
+    warmup.start(["--root", "/x"], {})
+    assert parts.table_started.wait(30)
+    table_page = in_thread(lambda: warmup.wait(table_only=True))
+    assert not table_page.wait(0.2), "the run table did not wait for its part"
+    parts.release_table.set()
+    assert table_page.wait(30), "the run table waited for more than its part"
+    # The rest waits while the first page is being served...
+    assert not parts.views_started.wait(0.2)
+    # ...and starts once the table is drawn.
+    warmup.table_drawn()
+    assert parts.views_started.wait(30)
+    assert in_thread(warmup.wait).wait(30)
+
+
+@pytest.mark.usefixtures("fresh_warmup")
+def test_another_page_starts_the_rest_at_once_and_waits_for_all_of_it(
+    monkeypatch: pytest.MonkeyPatch, parts: Parts
+) -> None:
+    monkeypatch.setattr(warmup, "REST_AFTER", 60.0)
+    parts.release_table.set()
+    warmup.start(["--root", "/x"], {})
+    assert in_thread(lambda: warmup.wait(table_only=True)).wait(30)
+    assert not parts.views_started.wait(0.2)
+    run_page = in_thread(warmup.wait)  # a run, compare, sweep or prune page
+    assert parts.views_started.wait(30)
+    assert run_page.wait(30)
+
+
+@pytest.mark.usefixtures("fresh_warmup")
+def test_the_rest_starts_by_itself_when_no_page_comes(
+    monkeypatch: pytest.MonkeyPatch, parts: Parts
+) -> None:
+    monkeypatch.setattr(warmup, "REST_AFTER", 0.05)
+    parts.release_table.set()
+    warmup.start(["--root", "/x"], {})
+    assert parts.views_started.wait(30), "the rest never started without a page"
+    warmup._thread.join(30)  # type: ignore[union-attr]
+    assert warmup._done.is_set()
+
+
 PROBE = """
 import json, os, sys
 sys.path.insert(0, {repo!r})
@@ -102,12 +180,17 @@ from dashboard import warmup
 from dashboard.settings import parse_settings
 heavy = ("pandas", "pyarrow", "plotly.graph_objects", "plotly.graph_objs._parcoords",
          "pandas.io.formats.style", "dashboard.run_view", "dashboard.sweep_view")
-before = [m for m in heavy if m in sys.modules]
+table = ("dashboard.browser", "streamlit.emojis")
+before = [m for m in heavy + table if m in sys.modules]
+warmup.REST_AFTER = 600.0  # the rest waits for a page: the table's part is seen alone
 warmup.start(["--root", {root!r}], dict(os.environ))
-warmup.wait()
+warmup.wait(table_only=True)
 provider = parse_settings(["--root", {root!r}], os.environ).context().provider()
-print(json.dumps({{"before": before, "after": [m for m in heavy if m in sys.modules],
-                  "runs": [s.rel for s in provider.runs()]}}))
+listed = [s.rel for s in provider.runs()]
+table_part = [m for m in heavy + table if m in sys.modules]
+warmup.wait()
+print(json.dumps({{"before": before, "table": table_part,
+                  "after": [m for m in heavy if m in sys.modules], "runs": listed}}))
 """
 
 
@@ -128,6 +211,16 @@ def test_start_imports_the_pages_libraries_and_lists_the_root_in_a_new_process(
     )
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["before"] == []
+    # What the run table needs, and the root listed, before the rest (plotly's figure
+    # classes, the other views, the Styler) is imported. plotly.graph_objects comes with
+    # Streamlit (a lazy module: its classes are imported on first use).
+    assert seen["table"] == [
+        "pandas",
+        "pyarrow",
+        "plotly.graph_objects",
+        "dashboard.browser",
+        "streamlit.emojis",
+    ]
     assert seen["after"] == [
         "pandas",
         "pyarrow",
