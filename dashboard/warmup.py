@@ -10,10 +10,10 @@ nothing is done twice and no module is imported by two threads at once.
 The work comes in two parts. First what the run table needs (numpy, pyarrow, pandas, the
 browser view, the root's listing): the page a restarted dashboard is most often opened on
 waits only for that (`wait(table_only=True)`). Then the rest (plotly's figure classes, the
-other views, pandas' Styler): it starts once the run table is drawn (`table_drawn`), when a
-page asks for it (`wait()`), or `REST_AFTER` seconds after the first part, whichever comes
-first, so that it does not take the interpreter from the first page while that page is
-being served.
+other views, pandas' Styler), at once, unless a run table is waiting by then: so that it
+does not take the interpreter from that page, it starts once the table is drawn
+(`table_drawn`), when another page asks for it (`wait()`), or `REST_AFTER` seconds after
+the first part, whichever comes first.
 
 Nothing here may stop the dashboard: a root that does not exist, bad settings or a failed
 import leave the work to the page, which reports them as it always has. Under AppTest (no
@@ -33,6 +33,8 @@ _lock = threading.Lock()
 _thread: threading.Thread | None = None
 _table = threading.Event()
 """The run table's part is over (done or failed)."""
+_table_waiting = threading.Event()
+"""A run table waits for the first part (the rest then waits for it to be drawn)."""
 _rest = threading.Event()
 """The rest may start (the run table was drawn, or a page asked for it)."""
 _done = threading.Event()
@@ -42,7 +44,8 @@ PAGE_ICON = "📈"
 """The page's icon (dashboard/page.py). An emoji: Streamlit draws it into a data: URL. A
 material icon would be fetched from fonts.gstatic.com by every browser opening the page."""
 REST_AFTER = 3.0
-"""Seconds after the run table's part when the rest starts even if no page asked for it."""
+"""Seconds after the run table's part when the rest starts even if the waiting table was not
+drawn (an error, a rerun) and no other page asked for it."""
 
 
 def start(argv: Sequence[str], environ: Mapping[str, str]) -> None:
@@ -66,6 +69,7 @@ def wait(*, table_only: bool = False) -> None:
     if not started:
         return
     if table_only:
+        _table_waiting.set()
         _table.wait()
         return
     _rest.set()
@@ -84,7 +88,8 @@ def _run(argv: list[str], environ: dict[str, str]) -> None:
             said = warm_table(argv, environ)
         finally:
             _table.set()
-        _rest.wait(REST_AFTER)
+        if _table_waiting.is_set():
+            _rest.wait(REST_AFTER)
         warm_views()
     except Exception:  # the page does the work itself and reports what is wrong
         _LOGGER.warning("runlog warm-up failed; the first page does its work", exc_info=True)

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("dashboard_process")
 def fresh_warmup(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """dashboard.warmup as in a process that has not started one."""
     monkeypatch.setattr(warmup, "_thread", None)
-    for event in ("_table", "_rest", "_done"):
+    for event in ("_table", "_table_waiting", "_rest", "_done"):
         monkeypatch.setattr(warmup, event, threading.Event())
     yield
 
@@ -136,6 +136,7 @@ def test_the_run_table_waits_for_its_part_only_and_the_rest_starts_once_it_is_dr
     warmup.start(["--root", "/x"], {})
     assert parts.table_started.wait(30)
     table_page = in_thread(lambda: warmup.wait(table_only=True))
+    assert warmup._table_waiting.wait(30)
     assert not table_page.wait(0.2), "the run table did not wait for its part"
     parts.release_table.set()
     assert table_page.wait(30), "the run table waited for more than its part"
@@ -152,23 +153,41 @@ def test_another_page_starts_the_rest_at_once_and_waits_for_all_of_it(
     monkeypatch: pytest.MonkeyPatch, parts: Parts
 ) -> None:
     monkeypatch.setattr(warmup, "REST_AFTER", 60.0)
-    parts.release_table.set()
     warmup.start(["--root", "/x"], {})
-    assert in_thread(lambda: warmup.wait(table_only=True)).wait(30)
-    assert not parts.views_started.wait(0.2)
+    assert parts.table_started.wait(30)
+    table_page = in_thread(lambda: warmup.wait(table_only=True))
+    assert warmup._table_waiting.wait(30)
+    parts.release_table.set()
+    assert table_page.wait(30)
+    assert not parts.views_started.wait(0.2)  # the table is not drawn yet
     run_page = in_thread(warmup.wait)  # a run, compare, sweep or prune page
     assert parts.views_started.wait(30)
     assert run_page.wait(30)
 
 
 @pytest.mark.usefixtures("fresh_warmup")
-def test_the_rest_starts_by_itself_when_no_page_comes(
+def test_with_no_run_table_waiting_the_rest_follows_the_first_part_at_once(
+    monkeypatch: pytest.MonkeyPatch, parts: Parts
+) -> None:
+    monkeypatch.setattr(warmup, "REST_AFTER", 60.0)
+    parts.release_table.set()
+    warmup.start(["--root", "/x"], {})
+    assert parts.views_started.wait(30), "the rest waited with no run table to serve"
+    assert in_thread(warmup.wait).wait(30)
+
+
+@pytest.mark.usefixtures("fresh_warmup")
+def test_a_waiting_table_never_drawn_lets_the_rest_start_after_rest_after(
     monkeypatch: pytest.MonkeyPatch, parts: Parts
 ) -> None:
     monkeypatch.setattr(warmup, "REST_AFTER", 0.05)
-    parts.release_table.set()
     warmup.start(["--root", "/x"], {})
-    assert parts.views_started.wait(30), "the rest never started without a page"
+    assert parts.table_started.wait(30)
+    table_page = in_thread(lambda: warmup.wait(table_only=True))
+    assert warmup._table_waiting.wait(30)
+    parts.release_table.set()
+    assert table_page.wait(30)
+    assert parts.views_started.wait(30), "the rest never started without a drawn table"
     warmup._thread.join(30)  # type: ignore[union-attr]
     assert warmup._done.is_set()
 
