@@ -6,16 +6,20 @@
 
 For each round it launches `streamlit run dashboard/app.py -- --root ROOT` (ours, then the
 baseline's, interleaved: the machine drifts), opens the page at --query --open-after seconds
-after the launch (0: as soon as the server answers) and waits for --text. It prints, per app,
-the median time from navigation and from launch. Use it on a root you have (a 10,000-run tree
-from `bench_scale.py --only small --keep`, the sweep of `bench_sweep.py --keep`); the index
-(--cache, default: a fresh one built by a first, untimed start) is shared by both apps.
+after the launch (0: as soon as the server answers) and waits for --text, in a tab of its own
+browser profile on a port of its own (`Tab`: the first visit fetches and compiles everything,
+the later ones reload with the cache a user's browser keeps). It prints, per app, the median
+time from navigation and from launch over the restarts, and the first visit's. Use it on a
+root you have (a 10,000-run tree from `bench_scale.py --only small --keep`, the sweep of
+`bench_sweep.py --keep`); the index (--cache, default: a fresh one, built on our first
+visit, whose time then includes it) is shared by both apps.
 It writes nothing but the index.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -28,25 +32,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_scale
 
 
+class Tab:
+    """One app's tab across server restarts: its own Chromium profile (the cache a user's
+    browser keeps: bench_scale.browser_profile) and its own port (a restarted server comes
+    back where it was). Its first page is a first visit, the later ones restarts."""
+
+    def __init__(self, pw: Any, directory: Path, app: Path | None, height: int = 1000) -> None:
+        self.browser = bench_scale.browser_profile(pw, directory, height)
+        self.port = bench_scale.free_port()
+        self.app = app
+
+    def close(self) -> None:
+        self.browser.close()
+
+
 def timed_page(
-    browser: Any,
+    tab: Tab,
     root: Path,
     cache: Path,
-    app: Path | None,
     query: str,
     text: str,
     open_after: float = 0.0,
-    height: int = 1000,
     drawn: tuple[str, ...] = (),
 ) -> tuple[float, float]:
-    """Launch `app` (None: ours) on `root`, open `query` `open_after` s after the launch (0:
-    once the server answers) and wait for `text`, then for each selector of `drawn` (e.g.
-    bench_scale.GRID: the data grid drawn, which comes after its caption): (seconds from
-    navigation, from launch)."""
+    """Launch `tab.app` (None: ours) on `root`, open `query` in the tab `open_after` s after
+    the launch (0: once the server answers) and wait for `text`, then for each selector of
+    `drawn` (e.g. bench_scale.GRID: the data grid drawn, which comes after its caption):
+    (seconds from navigation, from launch)."""
     launched = time.perf_counter()
-    proc, url = bench_scale._server(root, cache, False, script=app)
+    proc, url = bench_scale._server(root, cache, False, script=tab.app, port=tab.port)
     try:
-        page = browser.new_page(viewport={"width": 1400, "height": height})
+        page = tab.browser.new_page()
         page.set_default_timeout(600_000)
         time.sleep(max(0.0, open_after - (time.perf_counter() - launched)))
         started = time.perf_counter()
@@ -83,27 +99,32 @@ def main() -> None:
         apps.append((f"baseline {args.baseline_app}", args.baseline_app))
     times: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in apps}
 
+    profiles = Path(tempfile.mkdtemp(prefix="bench-restart-browser-"))
+    firsts: dict[str, tuple[float, float]] = {}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=bench_scale.CHROMIUM, args=["--no-sandbox"])
+        tabs = {label: Tab(pw, profiles / str(k), app) for k, (label, app) in enumerate(apps)}
 
-        def render(app: Path | None) -> tuple[float, float]:
+        def render(tab: Tab) -> tuple[float, float]:
             return timed_page(
-                browser,
+                tab,
                 args.root,
                 cache,
-                app,
                 args.query,
                 args.text,
                 args.open_after,
                 drawn=(bench_scale.GRID,) if args.grid else (),
             )
 
-        if args.cache is None:
-            render(None)  # builds the index: every timed start below finds it warm
+        # Each tab's first visit (with no --cache, ours builds the index first: every timed
+        # start below finds it warm).
+        for label, tab in tabs.items():
+            firsts[label] = render(tab)
         for _ in range(args.repeat):
-            for label, app in apps:
-                times[label].append(render(app))
-        browser.close()
+            for label, tab in tabs.items():
+                times[label].append(render(tab))
+        for tab in tabs.values():
+            tab.close()
+    shutil.rmtree(profiles, ignore_errors=True)
 
     print(
         f"{args.root}{args.query}: until {args.text!r}"
@@ -119,7 +140,8 @@ def main() -> None:
             label,
             f"{bench_scale.fmt(medians[label])} after navigation, "
             f"{bench_scale.fmt(statistics.median(r[1] for r in rounds))} from launch "
-            f"(after navigation: {', '.join(bench_scale.fmt(r[0]) for r in rounds)})",
+            f"(after navigation: {', '.join(bench_scale.fmt(r[0]) for r in rounds)}); "
+            f"first visit {bench_scale.fmt(firsts[label][0])}",
         )
     if len(medians) == 2:
         ours, base = medians.values()
