@@ -142,12 +142,24 @@ def warm_table(argv: Sequence[str], environ: Mapping[str, str]) -> str:
 
 
 def _touch_streamlit() -> None:
-    """What Streamlit does once per process on the first page: the page icon is an emoji,
-    and checking one imports and compiles its table of every emoji (60-90 ms of the first
-    page's script, measured with py-spy on a restarted server)."""
+    """What Streamlit does once per process on the first page, done here or skipped:
+
+    - the page icon is an emoji, and checking one imports and compiles Streamlit's table of
+      every emoji (60-90 ms of the first page's script);
+    - the first element checks whether the script runs outside `streamlit run` (to print a
+      warning) with `inspect.stack()`, which resolves the real path of every loaded module's
+      file: half the first page's script once pandas, pyarrow and plotly are loaded. This
+      module runs only under the server (dashboard/app.py starts it), where that warning is
+      never printed, so the check is marked done. The flag is Streamlit's own, private: if a
+      release renames it, this does nothing and the check runs as before.
+
+    Both measured with py-spy on a restarted server's first page."""
+    import streamlit.delta_generator
     from streamlit.string_util import is_emoji
 
     is_emoji(PAGE_ICON)
+    if hasattr(streamlit.delta_generator, "_use_warning_has_been_displayed"):
+        streamlit.delta_generator._use_warning_has_been_displayed = True
 
 
 def _touch_plotly() -> None:
