@@ -548,20 +548,29 @@ def bench_small(work: Path, runs: int, repeat: int) -> None:
         bench_read.write_runs(root, runs)
 
     def timed(fn: Callable[[], object]) -> float:
+        """Seconds of `fn()`; what it returns is freed after the clock stops (a restart is
+        timed without the teardown of the process before it)."""
         started = time.perf_counter()
-        fn()
-        return time.perf_counter() - started
+        kept = fn()
+        elapsed = time.perf_counter() - started
+        del kept
+        return elapsed
 
     def fresh(cache: Path | None, watch: bool = False) -> RunProvider:
         index = None if cache is None else RunIndex(cache)
         return RunProvider(root, index=index, watch=watch, background=False)
 
+    def started(cache: Path | None) -> RunProvider:
+        provider = fresh(cache)
+        provider.refresh()
+        return provider
+
     caches = [Path(tempfile.mkdtemp(prefix="bench-small-", dir=work)) for _ in range(repeat)]
     # A restart is the provider's construction (it loads the index's root file) and its
     # first refresh: both are timed.
-    cold = statistics.median(timed(lambda c=c: fresh(c).refresh()) for c in caches)
-    no_index = statistics.median(timed(lambda: fresh(None).refresh()) for _ in range(repeat))
-    warm = statistics.median(timed(lambda: fresh(caches[0]).refresh()) for _ in range(repeat))
+    cold = statistics.median(timed(lambda c=c: started(c)) for c in caches)
+    no_index = statistics.median(timed(lambda: started(None)) for _ in range(repeat))
+    warm = statistics.median(timed(lambda: started(caches[0])) for _ in range(repeat))
     watched = fresh(caches[0], watch=True)
     watched.refresh()
     time.sleep(0.5)  # the watcher settles
@@ -572,12 +581,8 @@ def bench_small(work: Path, runs: int, repeat: int) -> None:
     stop_all_watchers()
     del watched, walker
 
-    def restart() -> RunProvider:
-        provider = fresh(caches[0])
-        provider.refresh()
-        return provider  # kept while the collector runs, as a server keeps it
-
-    collect, collect_base, warm_base = aftermath(restart, repeat)
+    # Kept while the collector runs, as a server keeps it.
+    collect, collect_base, warm_base = aftermath(lambda: started(caches[0]), repeat)
     rounds = max(1, repeat // 2)
     batched = [background_index(root, work, None) for _ in range(rounds)]
     alone = [background_index(root, work, 1) for _ in range(rounds)]
