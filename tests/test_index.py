@@ -23,6 +23,7 @@ from budget import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import runlog.format.rundirs as rundirs_module
 import runlog.provider as provider_module
 import runlog.read.catalog as catalog_module
 import runlog.read.index as index_module
@@ -411,13 +412,21 @@ def charted(p: RunProvider, rel: str) -> list[float]:
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 1)), min_size=1, max_size=8))
-def test_listing_with_the_index_is_listing_without_it(ops: list[tuple[str, int]]) -> None:
+@pytest.mark.parametrize("aged", [False, True], ids=["young", "aged"])
+def test_listing_with_the_index_is_listing_without_it(
+    aged: bool, ops: list[tuple[str, int]]
+) -> None:
+    """`aged`: every directory is aged after each change (`settle`), so the catalog keeps its
+    listings and a restart or a rescan does not list a run directory whose mtime stands
+    (`Catalog._listing_stands`); young, every listing is taken again (the racy rule)."""
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
         # Every log is "big" here, so every log has columns in the index to break.
         patch.setattr(index_module, "COLUMNS_ABOVE", 1)
         patch.setattr(provider_module, "COLUMNS_ABOVE", 1)
         root, cache = Path(tmp) / "runs", Path(tmp) / "cache"
         make_runs(root)
+        if aged:
+            settle(root)
         # Long-lived: a dashboard that keeps running, with and without the index.
         kept = provider(root, RunIndex(cache))
         kept_plain = provider(root, None)
@@ -425,6 +434,8 @@ def test_listing_with_the_index_is_listing_without_it(ops: list[tuple[str, int]]
         counter = [0]
         for op, which in ops:
             apply(op, root / RUNS[which], cache, counter)
+            if aged:
+                settle(root)
             # Restarted: a new process that finds the index on disk, against no index at all.
             restarted = provider(root, RunIndex(cache))
             plain = provider(root, None)
@@ -499,6 +510,69 @@ def test_an_unchanged_run_is_listed_from_its_row_and_a_changed_one_in_full(
         next_start = provider(root, RunIndex(cache))
         assert listing(next_start) == listing(again)
         assert revived(next_start) == sorted(RUNS)  # the changed run from its new row
+
+
+def spy_listings(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every directory listed from now on (by the walk, or by the catalog for one run)."""
+    calls: list[Path] = []
+
+    def spying(real: Any) -> Any:
+        def listed(directory: Path) -> Any:
+            calls.append(Path(directory))
+            return real(directory)
+
+        return listed
+
+    monkeypatch.setattr(rundirs_module, "_list", spying(rundirs_module._list))
+    monkeypatch.setattr(catalog_module, "_list", spying(catalog_module._list))
+    return calls
+
+
+def test_a_run_directory_whose_mtime_stands_is_not_listed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    make_runs(root)
+    settle(root)
+    first = provider(root, RunIndex(cache))
+    expected = listing(first)
+    first.catalog.save_index()
+    assert expected == listing(provider(root, None))
+    runs = {root / rel for rel in RUNS}
+
+    calls = spy_listings(monkeypatch)
+    restarted = provider(root, RunIndex(cache))
+    assert listing(restarted) == expected
+    assert revived(restarted) == sorted(RUNS)
+    assert root in calls  # the walk lists the root, names and versions...
+    assert runs.isdisjoint(calls)  # ...not the runs, whose rows stand
+    calls.clear()
+    assert listing(restarted) == expected  # a rescan without a watcher: the same
+    assert runs.isdisjoint(calls)
+
+    # A log grows: the run directory does not move, the log's stat does: that run alone is
+    # listed again and looked at in full.
+    with (root / RUNS[1] / TRAIN_LOG).open("a") as fh:
+        fh.write(line(999, epsilon=0.5))
+    calls.clear()
+    grown = listing(restarted)
+    assert root / RUNS[1] in calls and root / RUNS[0] not in calls
+    assert grown[1][3].records == 31  # type: ignore[attr-defined]
+
+    # A file gone with the directory's mtime put back (as on a filesystem with coarse times):
+    # its stat by name fails, so the run is listed after all, not shown with a stale log.
+    run = root / RUNS[0]
+    st = run.stat()
+    (run / EVAL_LOG).unlink()
+    os.utime(run, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert run.stat().st_mtime_ns == st.st_mtime_ns
+    calls.clear()
+    plain = listing(provider(root, None))
+    assert expected[0][4].records == 9  # type: ignore[attr-defined]
+    assert plain[0][4].records == 0  # type: ignore[attr-defined]  (no eval log any more)
+    assert listing(restarted) == plain
+    assert listing(provider(root, RunIndex(cache))) == plain
+    assert run in calls
 
 
 def test_a_run_listed_from_its_row_then_opened_keeps_its_whole_entry(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ import gc
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -548,6 +548,8 @@ class Catalog:
         self._gone: set[str] = set()
         self._last_save = 0.0
         self._settling: dict[Path, float] = {}
+        self._peeked: dict[Path, tuple[str, Any]] = {}
+        """Index rows the walk decoded (`_listing_stands`), for the look that follows it."""
         """Runs whose metadata.json is half-written -> when it counts as corrupt if unchanged."""
         self.problems: list[str] = []
         """Directories the last scan could not list (besides runs, which carry their own)."""
@@ -566,13 +568,18 @@ class Catalog:
         moment = time.time() if now is None else now
         problems: list[str] = []
         found: list[FoundDir] = []
-        for item in walk_runs(self.root):
-            if item.entries is None and not looks_like_run(self.root, item.path):
+        for item in walk_runs(self.root, self._listing_stands):
+            if (
+                item.entries is None
+                and not item.unlisted
+                and not looks_like_run(self.root, item.path)
+            ):
                 problems.append(item.problem or f"cannot list {item.path}")
             else:
                 found.append(item)
         with self._lock:
             looked = [self._look(item, moment) for item in found]
+            self._peeked.clear()
             for gone in set(self._runs) - {item.path for item in found}:
                 self._gone.add(self._runs.pop(gone).key)
             self.problems = problems
@@ -596,13 +603,7 @@ class Catalog:
         listed again even when no stat the listing is kept under moved: a checkpoint
         rewritten in place (the crate's best.mpk and latest.mpk) moves neither directory."""
         run_dir = run_dir if isinstance(run_dir, Path) else Path(run_dir)
-        try:
-            entries = _list(run_dir)
-            item = FoundDir(run_dir, entries, stat=os.stat(run_dir))  # as the walk takes it
-        except PermissionError:
-            item = FoundDir(run_dir, None, f"permission denied: {run_dir}")
-        except OSError as exc:
-            item = FoundDir(run_dir, None, f"cannot list {run_dir}: {exc.strerror or exc}")
+        item = _listed(run_dir)
         moment = time.time() if now is None else now
         with self._lock:
             run = self._runs.get(run_dir) if changed else None
@@ -727,8 +728,56 @@ class Catalog:
             self._runs[path] = run
         return run
 
+    def _listing_stands(self, path: Path, st: os.stat_result) -> bool:
+        """For the walk (`walk_runs`'s `known`; it runs outside the lock and only reads):
+        whether `path` is a run whose summary stands under a key taken with the directory's
+        inode and mtime as they are now, long enough ago (`_racy`): a directory's mtime moves
+        when an entry is added, removed or renamed, so its listing is the one of that key.
+        The look that follows checks every other stat of the key (`_unlisted_look`)."""
+        if _racy(st):
+            return False
+        stamp = (st.st_ino, st.st_mtime_ns)
+        run = self._runs.get(path)
+        if run is not None:
+            key = run.row_key
+            return key is not None and run.summary is not None and key[0] == stamp
+        rel = self._key(path)
+        row = self._indexed.row(rel)
+        try:
+            stands = row[0] == ROW_FORMAT and tuple(row[1][0]) == stamp
+        except (IndexError, KeyError, TypeError):
+            return False
+        if stands:
+            self._peeked[path] = (rel, row)
+        return bool(stands)
+
+    def _unlisted_look(self, item: FoundDir) -> _Looked | None:
+        """A run the walk did not list again: the files its key says it holds stat'ed by
+        name, and its summary as it stands when none of the key's stats moved (`_quick_look`).
+        None: list it and look in full."""
+        rel, row = self._peeked.pop(item.path, (None, None))
+        run = self._runs.get(item.path)
+        # The key's parts: a tuple in memory, the index row's lists (compared in full later).
+        parts: Sequence[Any] | None = None
+        if run is not None:
+            parts = run.row_key
+        elif row is not None:
+            parts = row[1]
+        try:
+            if parts is None or item.stat is None or tuple(parts[0]) != _stamp(item.stat):
+                return None
+        except (IndexError, TypeError):
+            return None
+        taken = _stat_known(item.path, parts)
+        return None if taken is None else self._quick_look(item, taken, row, rel)
+
     def _look(self, item: FoundDir, now: float) -> _Looked:
         """Stat the run's files, settle its metadata and say how much of each log is new."""
+        if item.unlisted:
+            quick = self._unlisted_look(item)
+            if quick is not None:
+                return quick
+            item = _listed(item.path)  # something moved: listed after all
         taken = None if item.entries is None else _stat_children(item.entries)
         quick = None if taken is None else self._quick_look(item, taken)
         if quick is not None:
@@ -743,9 +792,12 @@ class Catalog:
         needs = (run.train.look(stats.get(TRAIN_LOG)), run.eval.look(stats.get(EVAL_LOG)))
         return _Looked(item, run, needs, stats, complete=taken.complete)
 
-    def _quick_look(self, item: FoundDir, taken: _Taken) -> _Looked | None:
+    def _quick_look(
+        self, item: FoundDir, taken: _Taken, row: Any = None, rel: str | None = None
+    ) -> _Looked | None:
         """The run's summary as it stands, when none of the stats it was made under moved
-        (`_row_key`): from memory, or on a first look from its index row. None: look in full."""
+        (`_row_key`): from memory, or on a first look from its index row (`row`, `rel`: that
+        row decoded already, and the run's key). None: look in full."""
         if item.stat is None or not taken.complete:
             return None
         stats = taken.files
@@ -755,8 +807,10 @@ class Catalog:
             if run.row_key == key and run.summary is not None:
                 return _Looked(item, run, (0, 0), stats, quick=True)
             return None
-        rel = self._key(item.path)
-        row = self._indexed.row(rel)
+        if rel is None:
+            rel = self._key(item.path)
+        if row is None:
+            row = self._indexed.row(rel)
         if row is None:
             return None
         try:
@@ -868,8 +922,8 @@ class Catalog:
         checkpoints_entry = entries.get(CHECKPOINTS_DIR)
         key: tuple[object, ...] | None = None
         try:
-            own = None if checkpoints_entry is None else checkpoints_entry.stat(
-                follow_symlinks=False
+            own = (
+                None if checkpoints_entry is None else checkpoints_entry.stat(follow_symlinks=False)
             )
         except OSError:
             own = None
@@ -1207,6 +1261,36 @@ class _Taken:
     """False when one of them is listed but could not be stat'ed (it is left out above)."""
 
 
+def _listed(run_dir: Path) -> FoundDir:
+    """A run directory listed and stat'ed as the walk takes one (listing first, so a change
+    meanwhile shows in the stat), or why it could not be."""
+    try:
+        entries = _list(run_dir)
+        return FoundDir(run_dir, entries, stat=os.stat(run_dir))
+    except PermissionError:
+        return FoundDir(run_dir, None, f"permission denied: {run_dir}")
+    except OSError as exc:
+        return FoundDir(run_dir, None, f"cannot list {run_dir}: {exc.strerror or exc}")
+
+
+def _stat_known(run_dir: Path, key: Sequence[Any]) -> _Taken | None:
+    """The stats `_stat_children` takes of a run listed as it was when `key` was made: the
+    files whose part of the key is not None, stat'ed by name the same way (through a symlink
+    for metadata.json and the logs, not for checkpoints/ and runlog.json). None when one of
+    them cannot be stat'ed (the caller lists the run)."""
+    base = f"{run_dir}{os.sep}"
+    files: dict[str, os.stat_result] = {}
+    try:
+        for name, part in ((METADATA_FILE, key[2]), (TRAIN_LOG, key[3]), (EVAL_LOG, key[4])):
+            if part is not None:
+                files[name] = os.stat(base + name)
+        checkpoints = None if key[1] is None else os.lstat(base + CHECKPOINTS_DIR)
+        notes = None if key[5] is None else os.lstat(base + NOTES_FILE)
+    except (OSError, IndexError, TypeError):
+        return None
+    return _Taken(files, checkpoints, notes, True)
+
+
 def _stat_children(entries: tuple[os.DirEntry[str], ...]) -> _Taken:
     files: dict[str, os.stat_result] = {}
     checkpoints: os.stat_result | None = None
@@ -1306,4 +1390,3 @@ def scan_runs(
 ) -> list[RunSummary]:
     """One-off scan: the summaries of every run under `root` (see `Catalog.scan`)."""
     return Catalog(root, live_window, stall_window).scan(now)
-
