@@ -128,6 +128,17 @@ def parts(monkeypatch: pytest.MonkeyPatch) -> Parts:
     return made
 
 
+def start_with_a_table_waiting(parts: Parts) -> None:
+    """Start the warm-up, have a run table wait for its first part, then let that part end:
+    returns once the table's page is released."""
+    warmup.start(["--root", "/x"], {})
+    assert parts.table_started.wait(30)
+    table_page = in_thread(lambda: warmup.wait(table_only=True))
+    assert warmup._table_waiting.wait(30)
+    parts.release_table.set()
+    assert table_page.wait(30)
+
+
 @pytest.mark.usefixtures("fresh_warmup")
 def test_the_run_table_waits_for_its_part_only_and_the_rest_starts_once_it_is_drawn(
     monkeypatch: pytest.MonkeyPatch, parts: Parts
@@ -153,12 +164,7 @@ def test_another_page_starts_the_rest_at_once_and_waits_for_all_of_it(
     monkeypatch: pytest.MonkeyPatch, parts: Parts
 ) -> None:
     monkeypatch.setattr(warmup, "REST_AFTER", 60.0)
-    warmup.start(["--root", "/x"], {})
-    assert parts.table_started.wait(30)
-    table_page = in_thread(lambda: warmup.wait(table_only=True))
-    assert warmup._table_waiting.wait(30)
-    parts.release_table.set()
-    assert table_page.wait(30)
+    start_with_a_table_waiting(parts)
     assert not parts.views_started.wait(0.2)  # the table is not drawn yet
     run_page = in_thread(warmup.wait)  # a run, compare, sweep or prune page
     assert parts.views_started.wait(30)
@@ -181,12 +187,7 @@ def test_a_waiting_table_never_drawn_lets_the_rest_start_after_rest_after(
     monkeypatch: pytest.MonkeyPatch, parts: Parts
 ) -> None:
     monkeypatch.setattr(warmup, "REST_AFTER", 0.05)
-    warmup.start(["--root", "/x"], {})
-    assert parts.table_started.wait(30)
-    table_page = in_thread(lambda: warmup.wait(table_only=True))
-    assert warmup._table_waiting.wait(30)
-    parts.release_table.set()
-    assert table_page.wait(30)
+    start_with_a_table_waiting(parts)
     assert parts.views_started.wait(30), "the rest never started without a drawn table"
     warmup._thread.join(30)  # type: ignore[union-attr]
     assert warmup._done.is_set()
