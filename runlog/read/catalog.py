@@ -548,9 +548,9 @@ class Catalog:
         self._gone: set[str] = set()
         self._last_save = 0.0
         self._settling: dict[Path, float] = {}
+        """Runs whose metadata.json is half-written -> when it counts as corrupt if unchanged."""
         self._peeked: dict[Path, tuple[str, Any]] = {}
         """Index rows the walk decoded (`_listing_stands`), for the look that follows it."""
-        """Runs whose metadata.json is half-written -> when it counts as corrupt if unchanged."""
         self.problems: list[str] = []
         """Directories the last scan could not list (besides runs, which carry their own)."""
 
