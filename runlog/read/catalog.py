@@ -736,7 +736,7 @@ class Catalog:
         The look that follows checks every other stat of the key (`_unlisted_look`)."""
         if _racy(st):
             return False
-        stamp = (st.st_ino, st.st_mtime_ns)
+        stamp = _stamp(st)
         run = self._runs.get(path)
         if run is not None:
             key = run.row_key
@@ -757,16 +757,15 @@ class Catalog:
         None: list it and look in full."""
         rel, row = self._peeked.pop(item.path, (None, None))
         run = self._runs.get(item.path)
-        # The key's parts: a tuple in memory, the index row's lists (compared in full later).
+        # The key's parts: a tuple in memory, the index row's lists. `_quick_look` compares
+        # the whole key, the directory's stamp included, with the stats taken now: a key that
+        # moved since the walk asked `_listing_stands` has the run listed after all.
         parts: Sequence[Any] | None = None
         if run is not None:
             parts = run.row_key
         elif row is not None:
             parts = row[1]
-        try:
-            if parts is None or item.stat is None or tuple(parts[0]) != _stamp(item.stat):
-                return None
-        except (IndexError, TypeError):
+        if parts is None:
             return None
         taken = _stat_known(item.path, parts)
         return None if taken is None else self._quick_look(item, taken, row, rel)
@@ -934,8 +933,8 @@ class Catalog:
             run.metadata_signature is not None or METADATA_FILE not in looked.stats
         ):
             key = (
-                (item.stat.st_ino, item.stat.st_mtime_ns),
-                None if own is None else (own.st_ino, own.st_mtime_ns),
+                _stamp(item.stat),
+                _stamp(own),
                 run.metadata_signature,
                 *(None if st is None else _signature(st) for st in logs),
             )
