@@ -96,15 +96,7 @@ def _run(argv: list[str], environ: dict[str, str]) -> None:
     else:
         print(f"  runlog: {said} ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
     finally:
-        _table.set()
         _done.set()
-
-
-def warm(argv: Sequence[str], environ: Mapping[str, str]) -> str:
-    """Both parts at once (`warm_table`, then `warm_views`); what `warm_table` says."""
-    said = warm_table(argv, environ)
-    warm_views()
-    return said
 
 
 def warm_views() -> None:

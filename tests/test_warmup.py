@@ -49,14 +49,14 @@ def listed(root: Path) -> list[str]:
 
 def test_warm_lists_a_local_root_before_any_page_asks(tmp_path: Path) -> None:
     root, expected = copy_of_samples(tmp_path)
-    said = warmup.warm(["--root", str(root)], os.environ)
+    said = warmup.warm_table(["--root", str(root)], os.environ)
     assert listed(root) == expected
     assert said == f"ready, {len(expected)} runs listed under {root.resolve()}"
 
 
 def test_warm_leaves_a_missing_root_to_the_page(tmp_path: Path) -> None:
     root = tmp_path / "nowhere"
-    said = warmup.warm(["--root", str(root)], os.environ)
+    said = warmup.warm_table(["--root", str(root)], os.environ)
     assert said == "ready; the page says what is wrong with the runs root"
     assert not root.exists()
     assert listed(root) == []
