@@ -7,12 +7,12 @@
 For each round it launches `streamlit run dashboard/app.py -- --root ROOT` (ours, then the
 baseline's, interleaved: the machine drifts), opens the page at --query --open-after seconds
 after the launch (0: as soon as the server answers) and waits for --text, in a tab of its own
-browser profile on a port of its own (`Tab`: the first visit fetches and compiles everything,
-the later ones reload with the cache a user's browser keeps). It prints, per app, the median
-time from navigation and from launch over the restarts, and the first visit's. Use it on a
-root you have (a 10,000-run tree from `bench_scale.py --only small --keep`, the sweep of
-`bench_sweep.py --keep`); the index (--cache, default: a fresh one, built on our first
-visit, whose time then includes it) is shared by both apps.
+browser profile on a port of its own (`bench_scale.Tab`: the first visit fetches and compiles
+everything, the later ones reload with the cache a user's browser keeps). It prints, per app,
+the median time from navigation and from launch over the restarts, and the first visit's.
+Use it on a root you have (a 10,000-run tree from `bench_scale.py --only small --keep`, the
+sweep of `bench_sweep.py --keep`); the index (--cache, default: a fresh one, built on our
+first visit, whose time then includes it) is shared by both apps.
 It writes nothing but the index.
 """
 
@@ -25,29 +25,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_scale
 
 
-class Tab:
-    """One app's tab across server restarts: its own Chromium profile (the cache a user's
-    browser keeps: bench_scale.browser_profile) and its own port (a restarted server comes
-    back where it was). Its first page is a first visit, the later ones restarts."""
-
-    def __init__(self, pw: Any, directory: Path, app: Path | None, height: int = 1000) -> None:
-        self.browser = bench_scale.browser_profile(pw, directory, height)
-        self.port = bench_scale.free_port()
-        self.app = app
-
-    def close(self) -> None:
-        self.browser.close()
-
-
 def timed_page(
-    tab: Tab,
+    tab: bench_scale.Tab,
     root: Path,
     cache: Path,
     query: str,
@@ -102,9 +87,12 @@ def main() -> None:
     profiles = Path(tempfile.mkdtemp(prefix="bench-restart-browser-"))
     firsts: dict[str, tuple[float, float]] = {}
     with sync_playwright() as pw:
-        tabs = {label: Tab(pw, profiles / str(k), app) for k, (label, app) in enumerate(apps)}
+        tabs = {
+            label: bench_scale.Tab(pw, profiles / str(k), app)
+            for k, (label, app) in enumerate(apps)
+        }
 
-        def render(tab: Tab) -> tuple[float, float]:
+        def render(tab: bench_scale.Tab) -> tuple[float, float]:
             return timed_page(
                 tab,
                 args.root,

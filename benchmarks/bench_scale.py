@@ -348,6 +348,20 @@ def browser_profile(pw: Any, directory: Path, height: int = 1000) -> Any:
     )
 
 
+class Tab:
+    """One app's tab across server restarts: its own Chromium profile (the cache a user's
+    browser keeps: `browser_profile`) and its own port (a restarted server comes back where
+    it was). Its first page is a first visit, the later ones restarts."""
+
+    def __init__(self, pw: Any, directory: Path, app: Path | None, height: int = 1000) -> None:
+        self.browser = browser_profile(pw, directory, height)
+        self.port = free_port()
+        self.app = app
+
+    def close(self) -> None:
+        self.browser.close()
+
+
 def _server(
     root: Path,
     cache: Path | None,
@@ -421,23 +435,21 @@ def bench_browser(root: Path, work: Path, repeat: int) -> None:
     with sync_playwright() as pw:
 
         def restart(
-            browser: Any,
-            port: int,
-            script: Path | None,
+            tab: Tab,
             no_cache: bool,
             text: str,
             *,
             open_runs: bool,
             grid: bool = True,
         ) -> tuple[float, float, float, float]:
-            """Start a server on `port`, open a new tab of `browser` as soon as it answers,
+            """Start `tab.app` on the tab's port, open a page in it as soon as it answers,
             time the table (with `grid`, until a data grid is drawn too); with `open_runs`,
             open three 1M runs and take the server's memory."""
             launched = time.perf_counter()
-            proc, url = _server(root, None if no_cache else cache, no_cache, script, port)
+            proc, url = _server(root, None if no_cache else cache, no_cache, tab.app, tab.port)
             healthy = time.perf_counter() - launched
             try:
-                page = browser.new_page()
+                page = tab.browser.new_page()
                 page.set_default_timeout(600_000)
                 started = time.perf_counter()
                 page.goto(url)
@@ -449,7 +461,7 @@ def bench_browser(root: Path, work: Path, repeat: int) -> None:
                     bar.wait_for()
                     bar.wait_for(state="detached")
                 table = time.perf_counter() - started
-                if script is None and not no_cache and bar.count():
+                if tab.app is None and not no_cache and bar.count():
                     raise SystemExit("the warm run table showed a progress bar")
                 rss = hwm = 0.0
                 if open_runs:
@@ -472,16 +484,14 @@ def bench_browser(root: Path, work: Path, repeat: int) -> None:
         ) -> tuple[float, list[tuple[float, float, float, float]]]:
             """(the table's time on a first visit, every restart after it): one browser
             profile and one port for the app, as a user has them."""
-            browser = browser_profile(pw, profiles / str(len(list(profiles.iterdir()))))
-            port = free_port()
+            tab = Tab(pw, profiles / str(len(list(profiles.iterdir()))), script)
             try:
-                first = restart(browser, port, script, False, text, open_runs=False, grid=grid)[1]
+                first = restart(tab, False, text, open_runs=False, grid=grid)[1]
                 return first, [
-                    restart(browser, port, script, False, text, open_runs=False, grid=grid)
-                    for _ in range(repeat)
+                    restart(tab, False, text, open_runs=False, grid=grid) for _ in range(repeat)
                 ]
             finally:
-                browser.close()
+                tab.close()
 
         # The floors: an empty Streamlit page (a title and a caption), and the same with a
         # one-row data grid drawn.
@@ -492,19 +502,16 @@ def bench_browser(root: Path, work: Path, repeat: int) -> None:
         everything = f"Showing {n_runs} of {n_runs} runs"
         floor_first, floors = visits(hello, "Showing 0 of 0 runs", grid=False)
         grid_first, grids = visits(hello_grid, "Showing 0 of 0 runs")
+        first, warm = visits(None, everything)
         # The server's memory, in a profile of its own (a first visit, untimed): a restart
         # that opens three 1M runs after its table, then the same without the index.
-        first, warm = visits(None, everything)
-        browser = browser_profile(pw, profiles / "ours-memory")
+        tab = Tab(pw, profiles / "ours-memory", None)
         try:
-            port = free_port()
-            restart(browser, port, None, False, everything, open_runs=False)
-            _, _, rss, hwm = restart(browser, port, None, False, everything, open_runs=True)
-            _, nc_table, nc_rss, nc_hwm = restart(
-                browser, port, None, True, everything, open_runs=True
-            )
+            restart(tab, False, everything, open_runs=False)
+            _, _, rss, hwm = restart(tab, False, everything, open_runs=True)
+            _, nc_table, nc_rss, nc_hwm = restart(tab, True, everything, open_runs=True)
         finally:
-            browser.close()
+            tab.close()
     shutil.rmtree(profiles, ignore_errors=True)
     healthy = statistics.median(w[0] for w in warm)
     table = statistics.median(w[1] for w in warm)

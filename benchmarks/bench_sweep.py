@@ -13,7 +13,7 @@ run its own file), indexes it (`runlog index`, so the index is warm) and prints:
   group size) against a Python loop per resample over the same groups (the baseline),
   median of 5;
 - the sweep view's first render in Debian chromium after a server restart, index warm, the
-  tab reloaded in a browser that kept its cache (bench_restart.Tab; a first visit in a new
+  tab reloaded in a browser that kept its cache (bench_scale.Tab; a first visit in a new
   profile printed beside): from navigation until the group table says "Showing 80 of 80
   groups" and the view is drawn, and from launching the server; target <= 2 s (after
   navigation); two floors are printed beside it: the empty page
@@ -194,7 +194,7 @@ def bench_browser(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    def first_render(tab: bench_restart.Tab, query: str, text: str) -> tuple[float, float]:
+    def first_render(tab: bench_scale.Tab, query: str, text: str) -> tuple[float, float]:
         """(seconds from navigation, seconds from launching the server) to `text`, then to
         the view drawn (DRAWN)."""
         return bench_restart.timed_page(tab, root, cache, query, text, open_after, drawn=DRAWN)
@@ -207,8 +207,8 @@ def bench_browser(
     sweep, groups, empty = "?sweep=grid/sweep", "Showing 80 of 80 groups", "Showing 0 of 0 runs"
     with sync_playwright() as pw:
 
-        def tab(name: str, app: Path | None) -> bench_restart.Tab:
-            return bench_restart.Tab(pw, profiles / name, app, height=1400)
+        def tab(name: str, app: Path | None) -> bench_scale.Tab:
+            return bench_scale.Tab(pw, profiles / name, app, height=1400)
 
         hello_tab, drawn_tab, ours = (
             tab("hello", hello),
