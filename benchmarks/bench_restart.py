@@ -39,11 +39,13 @@ def timed_page(
     text: str,
     open_after: float = 0.0,
     drawn: tuple[str, ...] = (),
+    marks: list[float] | None = None,
 ) -> tuple[float, float]:
     """Launch `tab.app` (None: ours) on `root`, open `query` in the tab `open_after` s after
     the launch (0: once the server answers) and wait for `text`, then for each selector of
     `drawn` (e.g. bench_scale.GRID: the data grid drawn, which comes after its caption):
-    (seconds from navigation, from launch)."""
+    (seconds from navigation, from launch). `marks` gets the seconds from navigation to
+    `text` and to each of `drawn`, in turn (waited for in that order)."""
     launched = time.perf_counter()
     proc, url = bench_scale._server(root, cache, False, script=tab.app, port=tab.port)
     try:
@@ -53,9 +55,13 @@ def timed_page(
         started = time.perf_counter()
         page.goto(url + query)
         page.get_by_text(text).first.wait_for()
+        seen = [time.perf_counter() - started]
         for selector in drawn:
             page.locator(selector).first.wait_for()
+            seen.append(time.perf_counter() - started)
         done = time.perf_counter()
+        if marks is not None:
+            marks += seen
         page.close()
         return done - started, done - launched
     finally:

@@ -3,7 +3,8 @@
     settings()    the sidebar's "Figures" controls: paper style (?style=paper) and the camera
                   icon's export format (?fig=svg), seeded from and kept in the URL
     plot(...)     the one st.plotly_chart call of those views: the figure in the chosen style
-                  (dashboard.charts.apply_style), its export named and sized by chart_config
+                  (dashboard.charts.apply_style), its export named and sized by chart_config;
+                  or, when the page holds its charts back (FigureSettings.held), their place
 
 Exports are drawn by plotly.js in the browser (PNG or SVG), so the server needs nothing more.
 A config can only carry JSON (no JavaScript button handlers), hence one format at a time.
@@ -18,6 +19,9 @@ import streamlit as st
 
 from dashboard import charts, urlstate
 
+HELD_HEIGHT = 450
+"""The place kept for a held chart that sets no height (plotly's default)."""
+
 
 @dataclass(frozen=True)
 class FigureSettings:
@@ -27,6 +31,9 @@ class FigureSettings:
     """charts.DEFAULT_STYLE or charts.PAPER."""
     fmt: str = urlstate.DEFAULT_FIGURE_FORMAT
     """What the camera icon saves: "png" or "svg"."""
+    held: bool = False
+    """Charts are held back this run: `plot` keeps each one's place (its height, a note) and
+    draws nothing (the sweep view: until the browser has painted its table)."""
 
 
 def settings() -> FigureSettings:
@@ -62,6 +69,10 @@ def settings() -> FigureSettings:
 
 def plot(fig: Any, key: str, filename: str, figures: FigureSettings) -> None:
     """Draw `fig` in `figures.style`; its export is saved as `<slug(filename)>.<fmt>`."""
+    if figures.held:
+        height = fig.layout.height or HELD_HEIGHT
+        st.container(height=height, border=False, key=f"held.{key}").caption("Drawing…")
+        return
     paper = figures.style == charts.PAPER
     st.plotly_chart(
         charts.apply_style(fig, figures.style),

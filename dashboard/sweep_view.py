@@ -3,17 +3,23 @@ parameters matter.
 
     picker + settings    entries, score, statistic, group-by keys, target: all in the URL
     headline             the best group with its interval; plain warnings (n < 3, overlap)
+    group table          varying keys, n, value, CI; sortable; rows ticked -> "Compare these"
+                         opens the compare view with ?groupby= (one band per group)
     parallel coordinates one line per group (seeds collapsed), an axis per varying key (log
                          for positive numbers spanning >= 10x, categories for text and
                          booleans) and one for the score. Brushing an axis filters the table:
                          plotly's brush stays in the browser, so a small bridge component
                          (`_BRUSH`) relays the axes' constraint ranges to Python.
-    group table          varying keys, n, value, CI; sortable; rows ticked -> "Compare these"
-                         opens the compare view with ?groupby= (one band per group)
     parameter effects    per key: each value's groups (points with CIs) and Spearman's rho
                          over group scores, or why nothing can be said
     rliable              performance profile, optimality gap against a target, probability
                          of improvement between the top groups
+
+The table is drawn first, the charts after it: a new session's first run holds every chart
+back (`FigureSettings.held`: their places kept), and the bridge, once the browser has painted
+the table, asks for the run that draws them (`charts_painted`). Plotly's first chart costs the
+browser its code, and the WebGL parallel coordinates, rendered in software on a machine
+without a GPU, seconds of the thread that paints the page: the table does not wait for them.
 
 All numbers come from `runlog.analysis.sweep` over the data provider's eval blocks (and the
 train series for the final-train score). URL entries are untrusted: checked against the root.
@@ -21,6 +27,7 @@ train series for the final-train score). URL entries are untrusted: checked agai
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -66,6 +73,10 @@ TOP_PAIRS = 4
 LOG_RATIO = 10.0
 """A positive numeric key whose values span at least this ratio gets a log axis."""
 PARCOORDS_META = "runlog-sweep-parcoords"
+BRIDGE = "sweep.brush"
+"""The key of the bridge component (`_BRUSH`): its state holds the brush and `painted`."""
+HOLD_MS = 3000
+"""The bridge says the table is painted after this long at most (a grid never painted)."""
 
 _BRUSH_JS = """
 export default function ({ data, setStateValue }) {
@@ -84,7 +95,23 @@ export default function ({ data, setStateValue }) {
   };
   hook();
   const timer = setInterval(hook, 250);
-  return () => clearInterval(timer);
+  // Charts held back (`data.held`): say once the table's grid is painted, or after HOLD_MS.
+  let waiting = null;
+  if (data.held) {
+    const started = performance.now();
+    const painted = () => {
+      const canvas = document.querySelector('[data-testid="stDataFrame"] canvas');
+      const box = canvas && canvas.getBoundingClientRect();
+      return box && box.width > 0 && box.height > 0;
+    };
+    waiting = setInterval(() => {
+      if (!painted() && performance.now() - started < data.hold_ms) return;
+      clearInterval(waiting);
+      // After the next frame: the grid's first paint is on screen before plotly starts.
+      requestAnimationFrame(() => setTimeout(() => setStateValue('painted', true), 0));
+    }, 50);
+  }
+  return () => { clearInterval(timer); clearInterval(waiting); };
 }
 """
 _BRUSH = st.components.v2.component("runlog_sweep_brush", js=_BRUSH_JS)
@@ -266,23 +293,27 @@ def render(ctx: AppContext) -> None:
         return
     scored = [g for g in result.groups if g.n > 0]
     coordinates, figure = parcoords_figure(result, scored)
-    st.caption(
-        "Parallel coordinates: one line per group (seeds collapsed), coloured by its score. "
-        "Drag along an axis to filter the table; click the axis outside the brush to clear it."
-    )
-    figures.plot(figure, "sweep.parcoords", "sweep-parcoords", figs)
+    held = not charts_painted()
     state = _BRUSH(
-        key="sweep.brush",
-        data={"meta": PARCOORDS_META},
-        default={"ranges": None},
+        key=BRIDGE,
+        data={"meta": PARCOORDS_META, "held": held, "hold_ms": HOLD_MS},
+        default={"ranges": None, "painted": False},
         on_ranges_change=lambda: None,
+        on_painted_change=lambda: None,
         height=0,
     )
+    figs = dataclasses.replace(figs, held=held)
     ranges = _ranges(state, len(coordinates))
     keep = brushed(coordinates, ranges) if any(ranges) else [True] * len(scored)
     shown = [g for g, k in zip(scored, keep, strict=True) if k]
     shown += [g for g in result.groups if g.n == 0]
     _group_table(result, shown)
+    st.subheader("Parallel coordinates", anchor=False)
+    st.caption(
+        "One line per group (seeds collapsed), coloured by its score. Drag along an axis to "
+        "filter the table above; click the axis outside the brush to clear it."
+    )
+    figures.plot(figure, "sweep.parcoords", "sweep-parcoords", figs)
     _effects(result, figs)
     reliability_panel(result, target, figs)
 
@@ -398,6 +429,18 @@ def parcoords_figure(
     return coordinates, figure
 
 
+def charts_painted() -> bool:
+    """Whether this session's browser has said the table is painted (the bridge's `painted`),
+    so this run draws the charts. Until then they are held: plotly's first chart costs the
+    browser its code (~0.6 s) and, without a GPU, the WebGL parallel coordinates seconds of
+    software rendering, all on the one thread that would paint the table."""
+    state = st.session_state.get(BRIDGE)
+    try:
+        return bool(state["painted"])
+    except (KeyError, TypeError):
+        return False
+
+
 def _ranges(state: Any, axes: int) -> list[Any]:
     raw = getattr(state, "ranges", None) if state is not None else None
     if not isinstance(raw, dict) or raw.get("meta") != PARCOORDS_META:
@@ -424,6 +467,19 @@ def group_frame(result: SweepResult, groups: Sequence[GroupScore]) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+TABLE_ROW_PX = 35
+"""Streamlit's data grid row height (its header row too), in pixels."""
+TABLE_ROWS = 10
+"""Rows the group table shows before it scrolls (as Streamlit's automatic height)."""
+
+
+def table_height(groups: int) -> int:
+    """The group table's height for a sweep of `groups` groups, all of them shown or not: a
+    brush that hides rows does not shrink the table and move the chart below it under the
+    pointer that drags the brush."""
+    return (min(max(groups, 1), TABLE_ROWS) + 1) * TABLE_ROW_PX + 3
+
+
 def _group_table(result: SweepResult, shown: Sequence[GroupScore]) -> None:
     name = STAT_NAMES[result.statistic]
     st.subheader("Groups", anchor=False)
@@ -437,6 +493,7 @@ def _group_table(result: SweepResult, shown: Sequence[GroupScore]) -> None:
     event = st.dataframe(
         frame,
         key="sweep.table",
+        height=table_height(len(result.groups)),
         hide_index=True,
         on_select="rerun",
         selection_mode="multi-row",

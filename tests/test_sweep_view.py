@@ -36,11 +36,17 @@ def _isolated(dashboard_process: None) -> None:
     """Each test starts the app afresh (tests/conftest.py)."""
 
 
-def open_app(root: Path, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:
+def open_app(
+    root: Path, monkeypatch: pytest.MonkeyPatch, *, painted: bool = True, **params: str
+) -> AppTest:
+    """The app on `params`; `painted`: as after the browser said the sweep's table is painted
+    (its bridge's state), so the page draws its charts (see sweep_view's module doc)."""
     monkeypatch.setenv("RUNLOG_ROOT", str(root))
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     for key, value in params.items():
         at.query_params[key] = value
+    if painted:
+        at.session_state[sv.BRIDGE] = {"ranges": None, "painted": True}
     return at.run()
 
 
@@ -100,6 +106,71 @@ def test_the_sample_sweep_groups_seeds_and_marks_the_winner(
     # Three seeds a group and overlapping intervals: said plainly.
     assert any("intervals overlap" in w.value for w in at.warning)
     assert "Showing 4 of 4 groups" in "\n".join(c.value for c in at.caption)
+
+
+def in_page_order(node: Any) -> list[Any]:
+    """The elements under `node`, in the order the page shows them."""
+    out = []
+    for index in sorted(getattr(node, "children", None) or {}):
+        child = node.children[index]
+        out += [child, *in_page_order(child)]
+    return out
+
+
+def kinds_in_order(at: AppTest) -> list[str]:
+    """The sweep page's headline, group table, charts (by plotly trace type) and held charts'
+    places, in page order."""
+    kinds = []
+    for element in in_page_order(at.main):
+        if element.type == "dataframe" and "ci low" in element.value.columns:
+            kinds.append("table")
+        elif element.type == "plotly_chart":
+            kinds.append(json.loads(element.proto.spec)["data"][0]["type"])
+        elif element.type == "markdown" and "Best:" in element.value:
+            kinds.append("headline")
+        elif element.type == "caption" and element.value == "Drawing…":
+            kinds.append("held")
+    return kinds
+
+
+def test_the_table_is_drawn_first_and_the_charts_once_the_browser_painted_it(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A new session: the charts are held (their places kept), the headline and table drawn.
+    at = open_app(root, monkeypatch, painted=False, sweep="cartpole/sweep")
+    assert not at.exception
+    # The parallel coordinates and one chart per varying key (lr, batch_size).
+    assert kinds_in_order(at) == ["headline", "table", "held", "held", "held"]
+    assert at.get("plotly_chart") == []
+    table = group_table(at)
+    # The bridge says the table is painted (as its script does in the browser): the next run
+    # draws the charts in those places, below the table.
+    at.session_state[sv.BRIDGE] = {"ranges": None, "painted": True}
+    at.run()
+    assert not at.exception
+    assert kinds_in_order(at) == ["headline", "table", "parcoords", "scatter", "scatter"]
+    assert group_table(at).equals(table)
+
+
+def test_a_brush_relayed_by_the_bridge_filters_the_table(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(root, monkeypatch, sweep="cartpole/sweep")
+    values = group_table(at)["value"].tolist()
+    # The bridge's state as the browser sets it after a brush of the score axis (the last)
+    # around the top two groups: the table keeps exactly those.
+    low, high = values[1] - 0.01, values[0] + 1.0
+    ranges = {"meta": sv.PARCOORDS_META, "dims": [None, None, [low, high]]}
+    at.session_state[sv.BRIDGE] = {"ranges": ranges, "painted": True}
+    at.run()
+    assert not at.exception
+    assert group_table(at)["value"].tolist() == values[:2]
+    assert "Showing 2 of 4 groups" in "\n".join(c.value for c in at.caption)
+    # A brush of another chart (another meta) filters nothing.
+    other = {"meta": "other", "dims": [[0, 0]] * 3}
+    at.session_state[sv.BRIDGE] = {"ranges": other, "painted": True}
+    at.run()
+    assert group_table(at)["value"].tolist() == values
 
 
 def test_settings_round_trip_through_the_url(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -73,6 +73,8 @@ def test_brush_an_axis_then_compare_two_groups(
     assert page.locator(NO_EXCEPTION).count() == 0
     page.screenshot(path=str(artifacts_dir / "e2e_sweep_brushed.png"), full_page=True)
 
+    # The table above the chart kept its height: the axis did not move under the pointer.
+    assert page.locator(".parcoords .axis-brush .background").last.bounding_box() == brush
     # Clear the brush (click the axis outside it), then tick the top two groups.
     page.mouse.click(x, brush["y"] + brush["height"] * 0.9)
     page.get_by_text("Showing 4 of 4 groups").wait_for(timeout=15_000)
