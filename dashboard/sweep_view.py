@@ -294,7 +294,14 @@ def render(ctx: AppContext) -> None:
     scored = [g for g in result.groups if g.n > 0]
     coordinates, figure = parcoords_figure(result, scored)
     held = not charts_painted()
-    state = _BRUSH(
+    ranges = _ranges(bridge_value("ranges"), len(coordinates))
+    keep = brushed(coordinates, ranges) if any(ranges) else [True] * len(scored)
+    shown = [g for g, k in zip(scored, keep, strict=True) if k]
+    shown += [g for g in result.groups if g.n == 0]
+    _group_table(result, shown)
+    # The bridge after the table (its state, read above, is the browser's): nothing the
+    # browser has to load comes between the page's top and the table.
+    _BRUSH(
         key=BRIDGE,
         data={"meta": PARCOORDS_META, "held": held, "hold_ms": HOLD_MS},
         default={"ranges": None, "painted": False},
@@ -303,11 +310,6 @@ def render(ctx: AppContext) -> None:
         height=0,
     )
     figs = dataclasses.replace(figs, held=held)
-    ranges = _ranges(state, len(coordinates))
-    keep = brushed(coordinates, ranges) if any(ranges) else [True] * len(scored)
-    shown = [g for g, k in zip(scored, keep, strict=True) if k]
-    shown += [g for g in result.groups if g.n == 0]
-    _group_table(result, shown)
     st.subheader("Parallel coordinates", anchor=False)
     st.caption(
         "One line per group (seeds collapsed), coloured by its score. Drag along an axis to "
@@ -429,20 +431,26 @@ def parcoords_figure(
     return coordinates, figure
 
 
+def bridge_value(name: str) -> Any:
+    """The bridge's `name` ("ranges", "painted") as this session's browser last set it (None
+    before it has): read before the bridge is drawn, which comes after the table."""
+    state = st.session_state.get(BRIDGE)
+    try:
+        return state[name]
+    except (KeyError, TypeError):
+        return None
+
+
 def charts_painted() -> bool:
     """Whether this session's browser has said the table is painted (the bridge's `painted`),
     so this run draws the charts. Until then they are held: plotly's first chart costs the
     browser its code (~0.6 s) and, without a GPU, the WebGL parallel coordinates seconds of
     software rendering, all on the one thread that would paint the table."""
-    state = st.session_state.get(BRIDGE)
-    try:
-        return bool(state["painted"])
-    except (KeyError, TypeError):
-        return False
+    return bool(bridge_value("painted"))
 
 
-def _ranges(state: Any, axes: int) -> list[Any]:
-    raw = getattr(state, "ranges", None) if state is not None else None
+def _ranges(raw: Any, axes: int) -> list[Any]:
+    """Each axis's brushed ranges (None: not brushed), from the bridge's `ranges`."""
     if not isinstance(raw, dict) or raw.get("meta") != PARCOORDS_META:
         return [None] * axes
     dims = raw.get("dims") or []
