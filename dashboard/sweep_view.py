@@ -105,8 +105,11 @@ export default function ({ data, setStateValue }) {
       return box && box.width > 0 && box.height > 0;
     };
     waiting = setInterval(() => {
-      if (!painted() && performance.now() - started < data.hold_ms) return;
+      const seen = painted();
+      if (!seen && performance.now() - started < data.hold_ms) return;
       clearInterval(waiting);
+      // Why the charts were let go, on the page for whoever wonders (and the e2e test).
+      document.documentElement.dataset.runlogCharts = seen ? 'table-painted' : 'timed-out';
       // After the next frame: the grid's first paint is on screen before plotly starts.
       requestAnimationFrame(() => setTimeout(() => setStateValue('painted', true), 0));
     }, 50);

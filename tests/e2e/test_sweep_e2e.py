@@ -48,6 +48,9 @@ def test_brush_an_axis_then_compare_two_groups(
     page.wait_for_selector(".js-plotly-plot .parcoords .axis-brush", timeout=60_000)
     wait_settled(page)
     page.get_by_text("Showing 4 of 4 groups").wait_for()
+    # The charts were held until the table was painted, and let go for that reason (not by
+    # the bridge's time-out).
+    assert page.evaluate("document.documentElement.dataset.runlogCharts") == "table-painted"
 
     # Brush the score axis (the last one) from near its top to below its middle.
     brush = page.locator(".parcoords .axis-brush .background").last.bounding_box()
