@@ -28,7 +28,14 @@ the index, measured in the same run. Parts (`--only`, comma-separated):
   small     10,000 small runs: cold scan (empty index), warm restart, rescan of an unchanged
             tree (the provider's refresh with its file watcher; a full walk printed beside):
             targets <= 2 s / <= 0.5 s / <= 0.1 s; then (no target) the run table's half-second
-            poll on that quiet root (its fragment alone, AppTest) beside the table's build
+            poll on that quiet root (its fragment alone, AppTest) beside the table's build.
+            With --baseline-src (a checkout of the code the issue measured, before the index:
+            `git worktree add /tmp/pre9 25b5ae8`), that code's cold scan and rescan of the
+            same root are measured in the same run and each figure is printed as a ratio to
+            them (the issue's "today" column: 3.67 s / 1.36 s; the targets are 0.54x / 0.07x
+            of it). The floor is printed too: a bare loop over the same root that lists and
+            stats each run and reads its three files, then parses every log in one pyarrow call
+            per kind (no summary, no index; what no scan can go below on this machine)
 
 Peak RSS of a whole process is its VmHWM (/proc/self/status) read at exit: ru_maxrss would
 carry the benchmark's own peak over fork and exec. The rerun of a live 1M run after 100
@@ -57,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_read  # noqa: E402  (after the sys.path fix)
 
+from runlog.format.layout import EVAL_LOG, TRAIN_LOG  # noqa: E402
 from runlog.format.records import (  # noqa: E402
     EpisodeRecord,
     RunMetadata,
@@ -544,7 +552,74 @@ def bench_browser(root: Path, work: Path, repeat: int) -> None:
     )
 
 
-def bench_small(work: Path, runs: int, repeat: int) -> None:
+BASELINE_SCAN = r"""
+import json, statistics, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from runlog.read.catalog import Catalog
+root, repeat = Path(sys.argv[2]), int(sys.argv[3])
+cold, rescan = [], []
+for _ in range(repeat):
+    started = time.perf_counter()
+    catalog = Catalog(root)
+    listed = catalog.scan()
+    cold.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    catalog.scan()
+    rescan.append(time.perf_counter() - started)
+    del catalog, listed
+print(json.dumps([statistics.median(cold), statistics.median(rescan)]))
+"""
+
+
+def baseline_scan(source: Path, root: Path, repeat: int) -> tuple[float, float]:
+    """(cold scan, rescan of the unchanged tree) of the runlog checkout at `source`, medians of
+    `repeat` new catalogs in one process (in process, as `bench_small` times its own)."""
+    out = subprocess.run(
+        [sys.executable, "-c", BASELINE_SCAN, str(source), str(root), str(repeat)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=source,
+    )
+    cold, rescan = json.loads(out.stdout.splitlines()[-1])
+    return float(cold), float(rescan)
+
+
+def floor_scan(root: Path) -> float:
+    """Seconds of the least a scan of `root` does: list and stat every run (and its
+    checkpoints/), read its metadata.json and both logs, then parse every train log in one
+    pyarrow call and every eval log in another, as runlog does (`arrow_parse`: its schema,
+    UTF-8 checked). No summary, no index, no state."""
+    from runlog.read.parse import arrow_parse
+
+    started = time.perf_counter()
+    logs: dict[str, list[bytes]] = {TRAIN_LOG: [], EVAL_LOG: []}
+    stack = [str(root)]
+    while stack:
+        directory = stack.pop()
+        with os.scandir(directory) as it:
+            entries = list(it)
+        names = {e.name: e for e in entries}
+        if "metadata.json" not in names:
+            stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
+            continue
+        for entry in entries:
+            entry.stat()
+        with os.scandir(os.path.join(directory, "checkpoints")) as it:
+            for entry in it:
+                entry.stat()
+        with open(os.path.join(directory, "metadata.json"), "rb") as fh:
+            json.loads(fh.read())
+        for name, kept in logs.items():
+            with open(os.path.join(directory, name), "rb") as fh:
+                kept.append(fh.read())
+    for name, kept in logs.items():
+        assert arrow_parse(b"".join(kept), "train" if name == TRAIN_LOG else "eval").table
+    return time.perf_counter() - started
+
+
+def bench_small(work: Path, runs: int, repeat: int, baseline_src: Path | None = None) -> None:
     print(f"\n{runs:,} small runs (in process)")
     from runlog.provider import RunProvider
     from runlog.read.index import RunIndex
@@ -595,15 +670,29 @@ def bench_small(work: Path, runs: int, repeat: int) -> None:
     alone = [background_index(root, work, 1) for _ in range(rounds)]
     for c in caches:
         shutil.rmtree(c, ignore_errors=True)
+    floor = statistics.median(floor_scan(root) for _ in range(repeat))
+    base = None if baseline_src is None else baseline_scan(baseline_src, root, repeat)
+    then = "" if base is None else f"; {cold / base[0]:.2f}x the code before the index"
     line(
         "cold scan (empty index: read and index every run)",
-        f"{fmt(cold)} ({cold / no_index:.2f}x the scan without index, {fmt(no_index)})",
+        f"{fmt(cold)} ({cold / no_index:.2f}x the scan without index, {fmt(no_index)}{then}; "
+        f"{cold / floor:.2f}x the floor)",
         "<= 2 s",
         cold <= 2.0,
     )
+    if base is not None:
+        line(
+            f"(baseline) the code at {baseline_src}: cold scan / rescan unchanged",
+            f"{fmt(base[0])} / {fmt(base[1])} (the issue measured 3.67 s / 1.36 s)",
+        )
+    line(
+        "(floor) list, stat and read every file; one pyarrow parse per kind",
+        f"{fmt(floor)}",
+    )
+    then = "" if base is None else f"; {warm / base[0]:.3f}x the old cold scan"
     line(
         "warm restart (a new provider on the warm index)",
-        f"{fmt(warm)} ({no_index / warm:.1f}x faster than without index)",
+        f"{fmt(warm)} ({no_index / warm:.1f}x faster than without index{then})",
         "<= 0.5 s",
         warm <= 0.5,
     )
@@ -612,9 +701,10 @@ def bench_small(work: Path, runs: int, repeat: int) -> None:
         f"{fmt(collect)}; without the listing's gc.freeze: {fmt(collect_base)}, and the "
         f"restart itself {fmt(warm_base)} (vs {fmt(warm)})",
     )
+    then = "" if base is None else f"; the old rescan {fmt(base[1])}"
     line(
         "rescan of an unchanged tree (provider.refresh, file watcher)",
-        f"{fmt(rescan)} (a full walk and stat of every file: {fmt(walk)})",
+        f"{fmt(rescan)} (a full walk and stat of every file: {fmt(walk)}{then})",
         "<= 0.1 s",
         rescan <= 0.1,
     )
@@ -744,6 +834,12 @@ def main() -> None:
     parser.add_argument("--only", default="build,ls,open,browser,small")
     parser.add_argument("--dir", type=Path, help="work directory (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="small: a checkout of runlog before the index (git worktree add DIR 25b5ae8), "
+        "measured in the same run",
+    )
     args = parser.parse_args()
     only = set(args.only.split(","))
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
@@ -766,7 +862,7 @@ def main() -> None:
             if "browser" in only:
                 bench_browser(root, work, args.repeat)
         if "small" in only:
-            bench_small(work, args.small_runs, args.repeat)
+            bench_small(work, args.small_runs, args.repeat, args.baseline_src)
         print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     finally:
         if not args.keep and args.dir is None:

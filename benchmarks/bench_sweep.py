@@ -176,12 +176,16 @@ def bench_bootstrap() -> None:
 
 PARCOORDS = ".js-plotly-plot .parcoords .axis-brush"
 """Plotly's parallel coordinates drawn (their axes' brushes, after the WebGL lines)."""
-DRAWN = (bench_scale.GRID, PARCOORDS)
+TABLE_GRID = ".st-key-sweep-table " + bench_scale.GRID
+"""The group table's grid drawn (not the hidden empty grid above it that loads the grid's
+code: dashboard/sweep_view.py, `preload_grid`)."""
+DRAWN = (TABLE_GRID, PARCOORDS)
 """The view drawn, in page order: its group table's grid (the first render: its headline and
 the caption waited for come before it), then the parallel coordinates below the table."""
 HELLO_DRAWN = (
-    bench_scale.HELLO_GRID
-    + """import plotly.graph_objects as go
+    bench_scale.HELLO
+    + """st.dataframe({"run": ["a/v1/1"]}, key="sweep.table", on_select="rerun")
+import plotly.graph_objects as go
 st.plotly_chart(go.Figure(go.Parcoords(
     line={"color": [1.0], "colorscale": "Viridis"},
     dimensions=[{"label": k, "values": [1.0]} for k in ("lr", "batch", "gamma", "score")],

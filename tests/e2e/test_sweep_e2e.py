@@ -51,6 +51,14 @@ def test_brush_an_axis_then_compare_two_groups(
     # The charts were held until the table was painted, and let go for that reason (not by
     # the bridge's time-out).
     assert page.evaluate("document.documentElement.dataset.runlogCharts") == "table-painted"
+    # The empty grid drawn before the table to load the grid's code is in the page, hidden:
+    # the one grid on screen is the group table.
+    preload = page.locator(".st-key-sweep-grid-preload [data-testid='stDataFrame']")
+    assert preload.count() == 1 and not preload.is_visible()
+    grids = page.locator("[data-testid='stDataFrame']")
+    shown = [i for i in range(grids.count()) if grids.nth(i).is_visible()]
+    assert len(shown) == 1
+    assert grids.nth(shown[0]).evaluate("e => !!e.closest('.st-key-sweep-table')")
 
     # Brush the score axis (the last one) from near its top to below its middle.
     brush = page.locator(".parcoords .axis-brush .background").last.bounding_box()
@@ -82,7 +90,7 @@ def test_brush_an_axis_then_compare_two_groups(
     page.mouse.click(x, brush["y"] + brush["height"] * 0.9)
     page.get_by_text("Showing 4 of 4 groups").wait_for(timeout=15_000)
     wait_settled(page)
-    table = page.locator('[data-testid="stDataFrame"]').first
+    table = page.locator('.st-key-sweep-table [data-testid="stDataFrame"]')
     table.scroll_into_view_if_needed()
     box = table.bounding_box()
     for row in (1, 2):  # the row-selection checkboxes sit in the first column
