@@ -466,7 +466,13 @@ def preload_grid() -> None:
     (~0.3 s of the first render here, see benchmarks/README.md). Only a session's first run
     needs it, but it is drawn on every run: gone, it would move every element below it up
     two places, and the browser would draw the table and the charts anew."""
-    st.html(f"<style>.st-key-{PRELOAD_KEY} {{display: none}}</style>")
+    # The container, and the wrapper Streamlit puts around it: left in the page's column, the
+    # wrapper would add one gap (1rem) between the settings and the headline.
+    hidden = f".st-key-{PRELOAD_KEY}"
+    st.html(
+        f"<style>{hidden}, [data-testid='stLayoutWrapper']:has(> {hidden}) "
+        "{display: none}</style>"
+    )
     with st.container(key=PRELOAD_KEY):
         st.dataframe(pd.DataFrame({"group": []}), hide_index=True)
 

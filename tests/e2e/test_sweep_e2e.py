@@ -55,6 +55,11 @@ def test_brush_an_axis_then_compare_two_groups(
     # the one grid on screen is the group table.
     preload = page.locator(".st-key-sweep-grid-preload [data-testid='stDataFrame']")
     assert preload.count() == 1 and not preload.is_visible()
+    # and takes no room: neither it nor the wrapper around it adds a gap to the page.
+    hidden = page.locator(".st-key-sweep-grid-preload").evaluate(
+        "e => [e, e.parentElement].map(x => getComputedStyle(x).display)"
+    )
+    assert hidden == ["none", "none"]
     grids = page.locator("[data-testid='stDataFrame']")
     shown = [i for i in range(grids.count()) if grids.nth(i).is_visible()]
     assert len(shown) == 1
