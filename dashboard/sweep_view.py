@@ -463,7 +463,8 @@ def preload_grid() -> None:
     """An empty data grid, hidden, drawn before the sweep is computed: the browser loads and
     starts the grid's code (a chunk of its own, loaded when the first grid comes) while the
     server reads and scores the runs, so the group table is painted sooner once it comes
-    (~0.3 s of the first render here, see benchmarks/README.md). Only a session's first run
+    (0.3 s on a floor page; on this view 0.91-0.98x the time, then 1.06x in a noisy run:
+    benchmarks/README.md). Only a session's first run
     needs it, but it is drawn on every run: gone, it would move every element below it up
     two places, and the browser would draw the table and the charts anew."""
     # The container, and the wrapper Streamlit puts around it: left in the page's column, the
