@@ -64,7 +64,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_read  # noqa: E402  (after the sys.path fix)
 
-from runlog.format.layout import EVAL_LOG, TRAIN_LOG  # noqa: E402
+from runlog.format.layout import (  # noqa: E402
+    CHECKPOINTS_DIR,
+    EVAL_LOG,
+    METADATA_FILE,
+    TRAIN_LOG,
+)
 from runlog.format.records import (  # noqa: E402
     EpisodeRecord,
     RunMetadata,
@@ -601,15 +606,15 @@ def floor_scan(root: Path) -> float:
         with os.scandir(directory) as it:
             entries = list(it)
         names = {e.name: e for e in entries}
-        if "metadata.json" not in names:
+        if METADATA_FILE not in names:
             stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
             continue
         for entry in entries:
             entry.stat()
-        with os.scandir(os.path.join(directory, "checkpoints")) as it:
+        with os.scandir(os.path.join(directory, CHECKPOINTS_DIR)) as it:
             for entry in it:
                 entry.stat()
-        with open(os.path.join(directory, "metadata.json"), "rb") as fh:
+        with open(os.path.join(directory, METADATA_FILE), "rb") as fh:
             json.loads(fh.read())
         for name, kept in logs.items():
             with open(os.path.join(directory, name), "rb") as fh:

@@ -79,9 +79,16 @@ BRIDGE = "sweep.brush"
 """The key of the bridge component (`_BRUSH`): its state holds the brush and `painted`."""
 HOLD_MS = 3000
 """The bridge says the table is painted after this long at most (a grid never painted)."""
+
+
+def key_class(key: str) -> str:
+    """The class Streamlit gives the element of a keyed widget or container: st-key-<key>,
+    its dots made dashes."""
+    return "st-key-" + key.replace(".", "-")
+
+
 TABLE_KEY = "sweep.table"
-TABLE_CLASS = "st-key-sweep-table"
-"""The class Streamlit gives the group table's element (its key, dots made dashes)."""
+TABLE_CLASS = key_class(TABLE_KEY)
 PRELOAD_KEY = "sweep-grid-preload"
 
 _BRUSH_JS = """
@@ -464,12 +471,12 @@ def preload_grid() -> None:
     starts the grid's code (a chunk of its own, loaded when the first grid comes) while the
     server reads and scores the runs, so the group table is painted sooner once it comes
     (0.3 s on a floor page; on this view 0.91-0.98x the time, then 1.06x in a noisy run:
-    benchmarks/README.md). Only a session's first run
-    needs it, but it is drawn on every run: gone, it would move every element below it up
-    two places, and the browser would draw the table and the charts anew."""
+    benchmarks/README.md). Only a session's first run needs it, but it is drawn on every
+    run: gone, it would move every element below it up two places, and the browser would
+    draw the table and the charts anew."""
     # The container, and the wrapper Streamlit puts around it: left in the page's column, the
     # wrapper would add one gap (1rem) between the settings and the headline.
-    hidden = f".st-key-{PRELOAD_KEY}"
+    hidden = f".{key_class(PRELOAD_KEY)}"
     st.html(
         f"<style>{hidden}, [data-testid='stLayoutWrapper']:has(> {hidden}) "
         "{display: none}</style>"
