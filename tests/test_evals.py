@@ -45,6 +45,21 @@ def test_single_episode_block_has_zero_std() -> None:
     assert blocks["median"].tolist() == [7.5]
 
 
+def test_rewards_near_the_float_limit_give_statistics_not_an_overflow() -> None:
+    # Their sum and their squared deviations are beyond the float range: fsum raised
+    # OverflowError, and a reader (a whole scan) failed on such an eval log.
+    big = 1.5e308
+    blocks = eval_blocks(eval_frame([(10, big), (10, big), (20, big), (20, -big), (30, 1.0)]))
+    assert blocks["mean"].tolist() == [big, 0.0, 1.0]
+    assert blocks["std"].iloc[0] == 0.0
+    assert blocks["std"].iloc[1] == math.inf  # sqrt(2) * 1.5e308 is not a float
+    assert blocks["max"].tolist() == [big, big, 1.0]
+    best = best_block(eval_blocks(eval_frame([(10, big), (10, big), (20, 1.0)])))
+    assert best is not None and best.step == 10
+    spread = eval_blocks(eval_frame([(10, 1e308), (10, -1e308), (10, 0.0)]))
+    assert spread["std"].iloc[0] == pytest.approx(1e308)  # sqrt((1 + 1 + 0) / 2) * 1e308
+
+
 def test_blocks_are_sorted_by_step() -> None:
     blocks = eval_blocks(eval_frame([(300, 1.0), (100, 2.0), (200, 3.0)]))
     assert blocks["step"].tolist() == [100, 200, 300]

@@ -65,13 +65,9 @@ def _block(step: int, values: Iterable[float]) -> EvalBlock:
     if n_finite == 0:
         nan = math.nan
         return EvalBlock(step, len(rewards), nan, nan, nan, nan, nan, len(rewards))
-    mean = math.fsum(finite) / n_finite
+    mean = _mean(finite)
     # ddof=1 is undefined for one value; a single episode has no spread, so say 0.0.
-    std = (
-        math.sqrt(math.fsum((x - mean) ** 2 for x in finite) / (n_finite - 1))
-        if n_finite > 1
-        else 0.0
-    )
+    std = _std(finite, mean) if n_finite > 1 else 0.0
     middle = n_finite // 2
     median = finite[middle] if n_finite % 2 else (finite[middle - 1] + finite[middle]) / 2
     return EvalBlock(
@@ -84,6 +80,27 @@ def _block(step: int, values: Iterable[float]) -> EvalBlock:
         median=median,
         n_null=len(rewards) - n_finite,
     )
+
+
+def _mean(finite: list[float]) -> float:
+    try:
+        return math.fsum(finite) / len(finite)
+    except OverflowError:
+        # A sum beyond the float range (rewards near 1e308): the mean itself is not.
+        scale = max(abs(finite[0]), abs(finite[-1]))
+        return scale * (math.fsum(x / scale for x in finite) / len(finite))
+
+
+def _std(finite: list[float], mean: float) -> float:
+    try:
+        return math.sqrt(math.fsum((x - mean) ** 2 for x in finite) / (len(finite) - 1))
+    except OverflowError:
+        # Squares beyond the float range: the same sum, scaled down (inf if it must be).
+        scale = max(abs(x - mean) for x in finite)
+        if not math.isfinite(scale):
+            return math.inf
+        spread = math.fsum(((x - mean) / scale) ** 2 for x in finite) / (len(finite) - 1)
+        return scale * math.sqrt(spread)
 
 
 def pick_best(blocks: Iterable[EvalBlock]) -> EvalBlock | None:
