@@ -57,8 +57,16 @@ class StatusNames:
         counts = batch.status_counts()
         used = np.flatnonzero(counts)
         lookup = np.zeros(len(batch.status_names), dtype=np.int16)
-        for index in used:
-            lookup[index] = self.code(batch.status_names[index])
+        names = batch.status_names
+        new = [int(i) for i in used if names[i] not in self._codes]
+        if len(new) > 1:
+            # New names get codes in the order the rows first use them: a batch parsed with
+            # other logs (`parse_group`) numbers its names in the group's order.
+            new.sort(key=lambda i: int(np.argmax(batch.status == i)))
+        for index in new:
+            lookup[index] = self.code(names[index])
+        for code in used:
+            lookup[code] = self.code(names[code])
         per_code = np.zeros(len(self.names), dtype=np.int64)
         np.add.at(per_code, lookup[used], counts[used])
         if bool(np.array_equal(lookup[used], used)):

@@ -39,9 +39,12 @@ __all__ = [
     "ArrowParse",
     "Batch",
     "GroupItem",
+    "GroupPart",
     "LogKind",
     "arrow_parse",
+    "group_parse",
     "parse_group",
+    "parse_group_parts",
     "parse_region",
 ]
 
@@ -399,17 +402,49 @@ class GroupItem:
     lines: int
 
 
-def parse_group(kind: LogKind, items: Sequence[GroupItem]) -> list[Batch | None]:
-    """One batch per item, parsed by one pyarrow call where the group allows it; None where an
-    item must be parsed on its own (a bad line, a misaligned row, an ambiguous extras key).
-    The group is split in halves on any doubt about it as a whole."""
-    if len(items) == 1:
-        return [None]
+@dataclass(frozen=True)
+class GroupPart:
+    """Some consecutive items of a group, parsed together by one pyarrow call (`table`), or
+    one item left to be parsed on its own (`table` None)."""
+
+    first: int
+    """The index of the part's first item in the group."""
+    items: int
+    table: _ParsedTable | None
+    starts: IntArray
+    """The table row of each item's marker line: its rows follow it."""
+    keys: list[list[str] | None]
+    """Each item's extras keys, or None where it must be parsed on its own (an all-null
+    key that may or may not be written in its lines)."""
+
+
+def group_parse(kind: LogKind, items: Sequence[GroupItem]) -> ArrowParse:
+    """pyarrow's parse of a whole group, each item's lines behind a marker line: the part of
+    `parse_group_parts` that runs without the GIL, for a caller to run in another thread."""
     parts: list[bytes] = []
     for i, item in enumerate(items):
         parts.append(b'{"%s":%d}\n' % (_MARKER.encode(), i))
         parts.append(item.data[: item.cut])
-    table = arrow_parse(b"".join(parts), kind).table
+    return arrow_parse(b"".join(parts), kind)
+
+
+def parse_group_parts(
+    kind: LogKind,
+    items: Sequence[GroupItem],
+    first: int = 0,
+    *,
+    split: bool = False,
+    parsed_group: ArrowParse | None = None,
+) -> list[GroupPart]:
+    """The group parsed by one pyarrow call where it allows it (see `parse_group`); the parts
+    cover the items in order. The group is split in halves on any doubt about it as a whole,
+    down to single items, which are left to be parsed on their own (`split`: this is a half).
+    `parsed_group`: `group_parse(kind, items)`, done already."""
+    if len(items) == 1 and split:
+        return [GroupPart(first, 1, None, np.zeros(1, dtype=np.int64), [None])]
+    if parsed_group is None:
+        parsed_group = group_parse(kind, items)
+    table = parsed_group.table
     parsed = None
     if table is not None and table.num_rows == sum(i.lines for i in items) + len(items):
         parsed = _ParsedTable.of(table, kind, markers=True)
@@ -422,27 +457,68 @@ def parse_group(kind: LogKind, items: Sequence[GroupItem]) -> list[Batch | None]
         parsed = None
     if parsed is None:
         middle = len(items) // 2
-        return parse_group(kind, items[:middle]) + parse_group(kind, items[middle:])
-    present = {
-        key: np.add.reduceat(valid.astype(np.int64), starts) > 0
+        if len(items) == 1:
+            return [GroupPart(first, 1, None, np.zeros(1, dtype=np.int64), [None])]
+        return parse_group_parts(kind, items[:middle], first, split=True) + parse_group_parts(
+            kind, items[middle:], first + middle, split=True
+        )
+    if len(items) == 1:
+        # The table holds this log's rows alone: its extras keys, in its order.
+        return [GroupPart(first, 1, parsed, starts.astype(np.int64), [list(parsed.extras)])]
+    # The row where each key first has a value in each log (past its end: none there).
+    n_rows = len(parsed.length)
+    rows = np.arange(n_rows, dtype=np.int64)
+    first_row = {
+        key: np.minimum.reduceat(np.where(valid, rows, n_rows), starts)
         for key, valid in parsed.extras_valid.items()
     }
-    out: list[Batch | None] = []
+    ends = np.append(starts[1:], n_rows)
+    keys: list[list[str] | None] = []
     for i, item in enumerate(items):
-        keys = []
+        own: list[str] = []
         ambiguous = False
-        for key, is_present in present.items():
-            if is_present[i]:
-                keys.append(key)
+        for key, at in first_row.items():
+            if at[i] < ends[i]:
+                own.append(key)
             elif not _PLAIN_KEY.fullmatch(key) or (
                 b'"%s"' % key.encode() in item.data or b"\\u" in item.data
             ):
                 # All null here: a key written with null values, or absent? Parse alone.
                 ambiguous = True
                 break
-        if ambiguous:
-            out.append(None)
-            continue
-        start = int(starts[i]) + 1
-        out.append(parsed.batch(start, start + item.lines, keys))
+        lines = [int(first_row[k][i] - starts[i] - 1) for k in own]  # each key's first line
+        if not ambiguous and not _in_own_order(own, lines, item):
+            ambiguous = True
+        keys.append(None if ambiguous else own)
+    return [GroupPart(first, len(items), parsed, starts.astype(np.int64), keys)]
+
+
+def _in_own_order(keys: list[str], lines: list[int], item: GroupItem) -> bool:
+    """Whether a log's extras `keys`, in the group table's order, are in the order a parse of
+    the log alone gives them: the order they are first written in it (a key written with a
+    null value first counts from there). Each key must be written first on the line it first
+    has a value in (`lines`, 0 for the log's first), and those places must ascend. Any
+    doubt (an escaped name, one written earlier, or first inside a string): False."""
+    data = item.data
+    last = -1
+    for key, line in zip(keys, lines, strict=True):
+        place = data.find(b'"%s":' % key.encode(), 0, item.cut)
+        if place <= last or data.count(b"\n", 0, place) != line:
+            return False
+        last = place
+    return True
+
+
+def parse_group(kind: LogKind, items: Sequence[GroupItem]) -> list[Batch | None]:
+    """One batch per item, parsed by one pyarrow call where the group allows it; None where an
+    item must be parsed on its own (a bad line, a misaligned row, an ambiguous extras key).
+    The group is split in halves on any doubt about it as a whole."""
+    out: list[Batch | None] = []
+    for part in parse_group_parts(kind, items):
+        for i, keys in enumerate(part.keys):
+            if part.table is None or keys is None:
+                out.append(None)
+                continue
+            start = int(part.starts[i]) + 1
+            out.append(part.table.batch(start, start + items[part.first + i].lines, keys))
     return out

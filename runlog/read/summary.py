@@ -25,12 +25,13 @@ from runlog.analysis.evals import EvalBlock, EvalBlocks
 from runlog.record import record
 
 if TYPE_CHECKING:
-    from runlog.read.parse import Batch
+    from runlog.read.parse import Batch, GroupPart
 
 __all__ = [
     "MAX_BAD_LINES",
     "LogStats",
     "LogSummary",
+    "group_summaries",
     "stats_from_json",
     "stats_from_row",
     "stats_row",
@@ -206,6 +207,72 @@ class LogSummary:
         return summary
 
 
+def group_summaries(
+    kind: LogKind, part: GroupPart, lines: Sequence[int]
+) -> list[tuple[LogSummary, list[str]] | None]:
+    """(summary, status names) of each log of `part` (its items have `lines` lines each, at
+    least one), as a reader reading that log from its start holds them after its first
+    refresh (`LogSummary.add`, `StatusNames.remap`), computed for all the logs at once: a
+    cold scan of thousands of small logs spent most of its time adding them one by one.
+    None for an item the part leaves to be parsed on its own."""
+    table = part.table
+    if table is None or table.marker is None:
+        return [None] * part.items
+    counts = np.asarray(lines, dtype=np.int64)
+    data = ~table.marker
+    reward = table.reward[data]
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    total_steps = np.add.reduceat(table.length[data], starts).tolist()
+    last = reward[starts + counts - 1].tolist()
+    finite = np.where(np.isfinite(reward), reward, np.nan)
+    best = np.fmax.reduceat(finite, starts).tolist()
+    names = table.status_names
+    width = len(names)
+    owner = np.repeat(np.arange(part.items), counts)
+    status_codes = table.status_indices[data]
+    per_status = np.bincount(owner * width + status_codes, minlength=part.items * width).reshape(
+        part.items, width
+    )
+    known = list(names) == list(_KNOWN_STATUSES)
+    steps = None if table.step_at_eval is None else table.step_at_eval[data]
+    out: list[tuple[LogSummary, list[str]] | None] = []
+    for i, keys in enumerate(part.keys):
+        if keys is None:
+            out.append(None)
+            continue
+        row = per_status[i].tolist()
+        if known:
+            statuses = list(_KNOWN_STATUSES)
+            status_counts = {name: n for name, n in zip(names, row, strict=True) if n}
+        else:
+            # The reader's numbering: the known three, then the others in the order its rows
+            # first use them (`StatusNames.remap`).
+            lo = int(starts[i])
+            codes = status_codes[lo : lo + int(counts[i])]
+            seen, firsts = np.unique(codes, return_index=True)
+            used = {names[int(c)]: row[int(c)] for c in seen[np.argsort(firsts)]}
+            statuses = list(_KNOWN_STATUSES)
+            statuses += [name for name in used if name not in _KNOWN_STATUSES]
+            status_counts = {name: used[name] for name in statuses if name in used}
+        blocks = None
+        if steps is not None:
+            lo, hi = int(starts[i]), int(starts[i] + counts[i])
+            blocks = EvalBlocks()
+            blocks.add(steps[lo:hi], reward[lo:hi])
+        summary = LogSummary(
+            kind,
+            records=int(counts[i]),
+            total_steps=total_steps[i],
+            last_reward=last[i],
+            best_reward=best[i],
+            status_counts=status_counts,
+            extras_keys=dict.fromkeys(keys),
+            blocks=blocks,
+        )
+        out.append((summary, statuses))
+    return out
+
+
 def stats_from_json(obj: Any, kind: LogKind) -> LogStats:
     """`LogSummary.from_json(obj, kind).stats()`, without building the summary (a restart
     lists thousands of logs this way). Raises like `from_json`."""
@@ -312,7 +379,7 @@ def stats_from_row(row: Sequence[Any], kind: LogKind) -> LogStats:
         steps,
         last,
         best,
-        tuple((name, count) for name, count in counts),
+        tuple(map(tuple, counts)),
         tuple(extras),
         n_bad,
         tuple(bad),
