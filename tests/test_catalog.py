@@ -581,6 +581,62 @@ def test_truncated_log_is_reread_on_rescan(tmp_path: Path) -> None:
     assert (summary.train_episodes, summary.total_steps, summary.best_reward) == (1, 4, 7.0)
 
 
+def test_a_cold_scan_read_chunk_by_chunk_in_a_thread_lists_what_an_inline_scan_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold root's small logs are read without a reader each (`read_first`), pyarrow
+    parsing one chunk in a thread while the scan looks at the next runs: the same listing,
+    and later appends read from where that first read stopped."""
+    runs = []
+    for i in range(24):
+        run = make_run(
+            tmp_path,
+            f"env{i % 3}",
+            f"v{i % 2}",
+            f"20260322_{i:06d}",
+            rewards=() if i % 4 == 2 else tuple(float(r) for r in range(i % 5 + 1)),
+            evals=((100, 1.0 + i), (100, 2.0), (200, float(i))) if i % 4 == 1 else (),
+            checkpoints=("step_100.mpk", "best.mpk") if i % 2 else (),
+        )
+        train = run / "train_episodes.jsonl"
+        if i % 4 == 0:
+            append_bytes(train, b"not json\n")
+        if i % 4 == 3:
+            append_bytes(train, b'{"total_reward":5.0,"length":5,"status":"Exploded"}\n')
+        runs.append(run)
+    now = time.time()
+    inline = Catalog(tmp_path).scan(now)
+    took: list[str] = []
+    prepare = episodes_module.FirstLoad.prepare
+
+    def recorded(self: episodes_module.FirstLoad) -> None:
+        took.append(threading.current_thread().name)
+        prepare(self)
+
+    monkeypatch.setattr(episodes_module.FirstLoad, "prepare", recorded)
+    monkeypatch.setattr(catalog_module, "READ_CHUNK_LOGS", 5)
+    monkeypatch.setattr(catalog_module, "LOOK_CHUNK", 3)
+    catalog = Catalog(tmp_path)
+    assert catalog.scan(now) == inline
+    assert len(took) > 3 and all(name.startswith("runlog-scan") for name in took)
+    assert [s.train_bad_lines for s in inline[:2]] == [(2,), ()]  # env0/v0: runs 0 and 6
+    assert sum(s.eval_episodes for s in inline) == 6 * 3
+    for run in runs[::5]:
+        append_bytes(
+            run / "train_episodes.jsonl", encode_episode_line(EpisodeRecord(99.0, 7)).encode()
+        )
+    again = catalog.scan(now)
+    assert again == Catalog(tmp_path).scan(now)
+    assert [s.best_reward for s in again if s.path in runs[::5]] == [99.0] * len(runs[::5])
+    reader = catalog.reader(runs[5], "train")
+    assert reader.line_count == runs[5].joinpath("train_episodes.jsonl").read_bytes().count(b"\n")
+
+
+def append_bytes(path: Path, data: bytes) -> None:
+    with path.open("ab") as fh:
+        fh.write(data)
+
+
 # -- best eval block: same answer as runlog.analysis.evals -----------------------------
 
 eval_rows = st.lists(

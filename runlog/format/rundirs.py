@@ -21,11 +21,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from runlog.errors import OutsideRootError
 from runlog.format.layout import CHECKPOINTS_DIR, EVAL_LOG, METADATA_FILE, TRAIN_LOG
+from runlog.record import record
 
 __all__ = [
     "MAX_DEPTH",
@@ -59,7 +59,7 @@ def is_run_dir(name: str, children: set[str] | frozenset[str]) -> bool:
     return CHECKPOINTS_DIR in children and bool(_RUN_ID_LIKE.match(name))
 
 
-@dataclass(frozen=True)
+@record
 class FoundDir:
     """A directory the walk reports: a run with its listing, a run the caller knows is listed
     as before (`unlisted`: see `walk_runs`), or a directory it could not list (`entries` None,

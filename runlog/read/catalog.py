@@ -10,7 +10,11 @@
             eval_episodes.jsonl  -> eval episodes, best eval block           (read the logs)
 
 Per log the catalog keeps a reader in summary mode (runlog.read.episodes: a few hundred bytes
-whatever the log's length), so a rescan reads only appended bytes. With a persistent index
+whatever the log's length), so a rescan reads only appended bytes. A small log read from its
+start (a cold root's) gets no reader: its figures and where the read stopped come from one
+parse of many such logs (`read_first`), pyarrow parsing one chunk of them in a thread while
+the scan looks at the next runs; a reader is made from there when the log grows or a page
+opens it. With a persistent index
 (runlog.read.index), a log whose stat has not changed since it was indexed is listed without
 being opened, a grown one is read from its indexed offset, and a log read from its start has
 its columns written to the index as it is parsed (when it is big enough to be worth it).
@@ -42,6 +46,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,8 +81,10 @@ from runlog.read.summary import LogKind, LogStats, stats_from_json, stats_from_r
 from runlog.record import record
 
 if TYPE_CHECKING:
-    from runlog.read.episodes import EpisodeLog
+    from runlog.read.episodes import EpisodeLog, FirstLoad, FirstRead
     from runlog.read.index import ColumnWriter, RunIndex
+    from runlog.read.summary import LogSummary
+    from runlog.read.tail import Mark
 
 __all__ = [
     "DEFAULT_LIVE_WINDOW",
@@ -91,6 +98,10 @@ __all__ = [
 
 METADATA_RETRY_DELAY = 0.02
 """Seconds to wait before the one re-read of a half-written metadata.json."""
+LOOK_CHUNK = 500
+"""Runs a scan looks at under one hold of the catalog's lock (its reads go on meanwhile)."""
+READ_CHUNK_LOGS = 1000
+"""Logs to read that make a scan read in a thread, chunk by chunk (see `_Reading`)."""
 SAVE_EVERY = 5.0
 """Seconds at least between two writes of the index by `scan` (`save_index` writes now)."""
 RACY_SECONDS = 2.0
@@ -256,6 +267,74 @@ def gc_paused() -> Iterator[None]:
             if gc.get_count()[0] - before > FREEZE_AFTER:
                 gc.freeze()
             gc.enable()
+
+
+def _by_name(entries: Iterable[os.DirEntry[str]]) -> dict[str, os.DirEntry[str]]:
+    return {e.name: e for e in entries}
+
+
+@dataclass(frozen=True)
+class _Load:
+    """Logs to read, the first step taken (`Catalog._load`)."""
+
+    rest: list[_Log]
+    """Read by their readers."""
+    first: list[_Log]
+    first_load: FirstLoad | None
+    """`first`'s bytes, loaded for `read_first`."""
+
+
+class _Reading:
+    """The logs a scan must read, loaded as its looks find them. Once there are
+    READ_CHUNK_LOGS of them (a cold root), pyarrow parses each chunk in a thread while the
+    scan looks at the next runs and lists their checkpoints; everything else stays in the
+    scan's thread (`finish`): Python code in the other thread would hold the GIL while this
+    one waits for it after every system call, and made the scan slower, measured. A few logs
+    (a rescan) are read by `finish` alone."""
+
+    def __init__(self, load: Callable[[list[_Log]], _Load], read: Callable[[_Load], None]) -> None:
+        self._load = load
+        self._read = read
+        self._pending: list[_Log] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._loads: list[tuple[_Load, Future[None] | None]] = []
+
+    @property
+    def threaded(self) -> bool:
+        return self._pool is not None
+
+    def add(self, logs: list[_Log]) -> None:
+        self._pending.extend(logs)
+        if len(self._pending) >= READ_CHUNK_LOGS:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="runlog-scan")
+            load = self._load(self._pending)
+            self._pending = []
+            first = load.first_load
+            future = None if first is None else self._pool.submit(first.prepare)
+            # The chunk before is taken in while this one parses: the bytes of two chunks at
+            # most are held.
+            self._take_in()
+            self._loads.append((load, future))
+
+    def _take_in(self) -> None:
+        loads, self._loads = self._loads, []
+        for load, future in loads:
+            if future is not None:
+                future.result()
+            self._read(load)
+
+    def finish(self) -> None:
+        """Read what is left and take in every chunk, in order (raising what a read raised)."""
+        try:
+            if self._pending:
+                self._loads.append((self._load(self._pending), None))
+                self._pending = []
+            self._take_in()
+        finally:
+            self._loads = []
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
 
 def _signature(st: os.stat_result) -> _Signature:
@@ -577,15 +656,30 @@ class Catalog:
                 problems.append(item.problem or f"cannot list {item.path}")
             else:
                 found.append(item)
+        looked: list[_Looked] = []
+        files: dict[int, _Files] = {}
+        reading = _Reading(self._load, self._read_loaded)
+        try:
+            for start in range(0, len(found), LOOK_CHUNK):
+                with self._lock:
+                    chunk = [self._look(item, moment) for item in found[start : start + LOOK_CHUNK]]
+                looked.extend(chunk)
+                reading.add([log for one in chunk for log in one.to_read(max_read)])
+            with self._lock:
+                self._peeked.clear()
+                for gone in set(self._runs) - {item.path for item in found}:
+                    self._gone.add(self._runs.pop(gone).key)
+                self.problems = problems
+            if reading.threaded:
+                # While the logs are read: what needs no log (checkpoints, disk size).
+                for one in looked:
+                    if not one.quick and one.item.entries is not None:
+                        with self._lock:
+                            files[id(one)] = self._files(one, _by_name(one.item.entries))
+        finally:
+            reading.finish()
         with self._lock:
-            looked = [self._look(item, moment) for item in found]
-            self._peeked.clear()
-            for gone in set(self._runs) - {item.path for item in found}:
-                self._gone.add(self._runs.pop(gone).key)
-            self.problems = problems
-        self._read([log for one in looked for log in one.to_read(max_read)])
-        with self._lock:
-            summaries = [self._summarise(one, moment) for one in looked]
+            summaries = [self._summarise(one, moment, files.get(id(one))) for one in looked]
         if time.monotonic() - self._last_save >= SAVE_EVERY:
             self.save_index()
         return summaries
@@ -815,7 +909,7 @@ class Catalog:
         try:
             if row[0] != ROW_FORMAT or _key_from_json(row[1]) != key:
                 return None
-            summary = _revive(item.path, row[2])
+            summary = _revive(item.path, rel, row[2])
         except (IndexError, KeyError, TypeError, ValueError):
             return None
         run = _Run(item.path, rel, self._indexed.take(rel), revived=True)
@@ -843,12 +937,53 @@ class Catalog:
     def _read(self, logs: list[_Log]) -> None:
         """Read the new bytes of `logs` (outside the catalog's lock): big ones alone, the
         columns of a big log read from its start written to the index on the way; small ones
-        together (`refresh_many`)."""
-        if not logs:
-            return
+        together (`refresh_many`, or `read_first` for those read from their start)."""
+        self._read_loaded(self._load(logs))
+
+    def _load(self, logs: list[_Log]) -> _Load:
+        """The first step of `_read`, for the scan's thread that holds the GIL (see `_Reading`):
+        the logs read from their start, small enough to keep no columns in the index (a cold
+        root's), loaded for `read_first` (`FirstLoad`); the others are left to their readers.
+        A reader is made when one is asked for (`reader`), from where the read left the log
+        (its index entry)."""
+        from runlog.read.episodes import ALONE_ABOVE, FirstLoad
+        from runlog.read.index import COLUMNS_ABOVE
+
+        with self._lock:
+            first = [
+                log
+                for log in logs
+                if log.reader is None
+                and log.indexed is None
+                and log.size < min(ALONE_ABOVE, COLUMNS_ABOVE)
+            ]
+        if not first:
+            return _Load(logs, [], None)
+        chosen = {id(log) for log in first}
+        rest = [log for log in logs if id(log) not in chosen]
+        return _Load(rest, first, FirstLoad([(log.path, log.kind) for log in first]))
+
+    def _read_loaded(self, load: _Load) -> None:
+        """The rest of `_read` (any thread)."""
         from runlog.read.episodes import ALONE_ABOVE, EpisodeLog, refresh_many
         from runlog.read.index import COLUMNS_ABOVE, columns_entry
 
+        logs = load.rest
+        if load.first_load is not None:
+            done = load.first_load.parse()
+            with self._lock:
+                for log, read in zip(load.first, done, strict=True):
+                    # Not if a reader came meanwhile (the run opened), or the run went away.
+                    if (
+                        read is not None
+                        and log.reader is None
+                        and log.indexed is None
+                        and self._runs.get(log.run.path) is log.run
+                    ):
+                        self._settle_first(log.run, log, read)
+            logs = logs + [log for log, read in zip(load.first, done, strict=True) if read is None]
+        if not logs:
+            return
         with self._lock:
             for log in logs:
                 if log.reader is None:
@@ -887,30 +1022,51 @@ class Catalog:
             return
         log.stats = reader.stats()
         mark = reader.mark
-        # Settled under the stat taken BEFORE the read: a file that grew meanwhile has another
-        # stat by the next look, so its new bytes are read then. Without one (a read made by
-        # someone else), a stat taken now serves only if the file holds exactly what was read.
-        signature = log.seen
-        if signature is None:
-            try:
-                st = os.stat(log.path)
-                if mark is not None and st.st_size == mark.offset:
-                    signature = _signature(st)
-            except OSError:
-                pass
-        log.signature = signature
         if mark is None or reader.problem is not None:
+            log.signature = self._signature_for(log, mark)
             log.indexed = None
             return
         old = log.indexed.get("columns") if log.indexed is not None else None
         if columns is None and isinstance(old, dict) and not _same_file(old, mark.to_json()):
             old = None
+        kept = columns if columns is not None else old
+        self._settle_entry(run, log, mark, reader.summary, reader.status_names, kept)
+
+    def _settle_first(self, run: _Run, log: _Log, read: FirstRead) -> None:
+        """Take a log read without a reader (`read_first`) as its figures and index entry."""
+        log.stats = read.summary.stats()
+        self._settle_entry(run, log, read.mark, read.summary, read.statuses, None)
+
+    def _signature_for(self, log: _Log, mark: Mark | None) -> _Signature | None:
+        """The stat a log's figures are settled under: the one taken BEFORE the read, so a file
+        that grew meanwhile has another stat by the next look, and its new bytes are read then.
+        Without one (a read made by someone else), a stat taken now serves only if the file
+        holds exactly what was read."""
+        if log.seen is not None:
+            return log.seen
+        try:
+            st = os.stat(log.path)
+        except OSError:
+            return None
+        return _signature(st) if mark is not None and st.st_size == mark.offset else None
+
+    def _settle_entry(
+        self,
+        run: _Run,
+        log: _Log,
+        mark: Mark,
+        summary: LogSummary,
+        statuses: list[str],
+        columns: dict[str, Any] | None,
+    ) -> None:
+        signature = self._signature_for(log, mark)
+        log.signature = signature
         log.indexed = {
             "signature": None if signature is None else list(signature),
             "mark": mark.to_json(),
-            "summary": reader.summary.to_json(),
-            "statuses": reader.status_names,
-            "columns": columns if columns is not None else old,
+            "summary": summary.to_json(),
+            "statuses": statuses,
+            "columns": columns,
         }
         self._dirty.add(run.key)
 
@@ -1029,13 +1185,15 @@ class Catalog:
             run.notes = read_notes(run.path)
             run.notes_signature = signature
 
-    def _summarise(self, looked: _Looked, now: float) -> RunSummary:
+    def _summarise(self, looked: _Looked, now: float, files: _Files | None = None) -> RunSummary:
+        """The run's summary after its look and its reads (`files`: its checkpoints and sizes
+        listed after the look already)."""
         item, run, stats = looked.item, looked.run, looked.stats
         if looked.quick and run.summary is not None:
             run.summary = run.summary.aged(now, self.live_window, self.stall_window)
             return run.summary
         run_dir = run.path
-        entries = {e.name: e for e in item.entries or ()}
+        entries = _by_name(item.entries or ())
         problems: list[str] = []
         if item.entries is None:
             # Nothing inside can be read: say so once, not once per file.
@@ -1053,7 +1211,8 @@ class Catalog:
             if run.notes is not None and run.notes.problem:
                 problems.append(run.notes.problem)
 
-        files = self._files(looked, entries)
+        if files is None:
+            files = self._files(looked, entries)
         checkpoints = files.checkpoints
         disk_bytes = files.checkpoint_bytes + files.other_bytes
         if run.stamp[0] is not run.metadata:
@@ -1135,7 +1294,7 @@ class Catalog:
             self._dirty.add(run.key)
 
 
-@dataclass(frozen=True)
+@record
 class _Looked:
     """A run as one look found it: its listing, its state, new bytes per log, its files' stats."""
 
@@ -1248,7 +1407,7 @@ def _other_bytes(
     return total
 
 
-@dataclass(frozen=True)
+@record
 class _Taken:
     """The stats of the files a look follows in a run directory (`_stat_children`)."""
 
@@ -1354,10 +1513,14 @@ def _summary_row(summary: RunSummary) -> list[Any]:
     ]
 
 
-def _revive(run_dir: Path, data: list[Any]) -> RunSummary:
-    """A run's summary from its index row (`_summary_row`); its state is set by the caller."""
+def _revive(run_dir: Path, key: str, data: list[Any]) -> RunSummary:
+    """A run's summary from its index row (`_summary_row`); its state is set by the caller.
+    `key`: the run's path below the catalog's root ("name/version/run_id" at run depth)."""
     (problem, metadata, train, eval_, checkpoints, disk, logs, written, tags, note) = data
-    name, version, run_id = (("",) * 3 + tuple(run_dir.parts))[-3:]
+    parts = key.split("/")
+    if len(parts) < 3:
+        parts = list(run_dir.parts)  # a run above run depth: as `_summarise` names it
+    name, version, run_id = (("",) * 3 + tuple(parts))[-3:]
     return RunSummary(
         path=run_dir,
         rel=f"{name}/{version}/{run_id}",
