@@ -45,6 +45,7 @@ from runlog.read.parse import (
 )
 from runlog.read.summary import LogStats, LogSummary, group_summaries
 from runlog.read.tail import Mark, complete_lines, count_newlines
+from runlog.record import record
 
 __all__ = [
     "BASE_COLUMNS",
@@ -487,7 +488,7 @@ def _parse_pending(kind: LogKind, items: list[_Pending]) -> None:
         item.log._commit(item, batch)
 
 
-@dataclass(frozen=True)
+@record
 class FirstRead:
     """One log read from its start without a reader (`read_first`): where a reader would
     stand and what it would hold (summary only), as `EpisodeLog.restore` takes them."""
@@ -497,7 +498,7 @@ class FirstRead:
     statuses: list[str]
 
 
-@dataclass(frozen=True)
+@record
 class _Unread:
     index: int
     kind: LogKind

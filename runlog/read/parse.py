@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from runlog.read.tail import Bytes, count_newlines, find_newline, view
+from runlog.record import record
 
 __all__ = [
     "KNOWN_STATUSES",
@@ -393,7 +394,7 @@ def _parse_line(line: bytes, kind: str) -> tuple[float, int, str, int, dict[str,
 # -- many small logs at once --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class GroupItem:
     """The new complete lines of one log: `data[:cut]`, `lines` of them."""
 
@@ -402,7 +403,7 @@ class GroupItem:
     lines: int
 
 
-@dataclass(frozen=True)
+@record
 class GroupPart:
     """Some consecutive items of a group, parsed together by one pyarrow call (`table`), or
     one item left to be parsed on its own (`table` None)."""
@@ -473,6 +474,7 @@ def parse_group_parts(
         for key, valid in parsed.extras_valid.items()
     }
     ends = np.append(starts[1:], n_rows)
+    names = {key: b'"%s":' % key.encode() for key in first_row}
     keys: list[list[str] | None] = []
     for i, item in enumerate(items):
         own: list[str] = []
@@ -487,24 +489,33 @@ def parse_group_parts(
                 ambiguous = True
                 break
         lines = [int(first_row[k][i] - starts[i] - 1) for k in own]  # each key's first line
-        if not ambiguous and not _in_own_order(own, lines, item):
+        if not ambiguous and not _in_own_order([names[k] for k in own], lines, item):
             ambiguous = True
         keys.append(None if ambiguous else own)
     return [GroupPart(first, len(items), parsed, starts.astype(np.int64), keys)]
 
 
-def _in_own_order(keys: list[str], lines: list[int], item: GroupItem) -> bool:
-    """Whether a log's extras `keys`, in the group table's order, are in the order a parse of
-    the log alone gives them: the order they are first written in it (a key written with a
-    null value first counts from there). Each key must be written first on the line it first
-    has a value in (`lines`, 0 for the log's first), and those places must ascend. Any
-    doubt (an escaped name, one written earlier, or first inside a string): False."""
-    data = item.data
+def _in_own_order(names: list[bytes], lines: list[int], item: GroupItem) -> bool:
+    """Whether a log's extras keys (`names`: each as `"key":`), in the group table's order,
+    are in the order a parse of the log alone gives them: the order they are first written
+    in it (a key written with a null value first counts from there). Each key must be written
+    first on the line it first has a value in (`lines`, 0 for the log's first), and those
+    places must ascend. Any doubt (an escaped name, one written earlier, or first inside a
+    string): False."""
+    data, cut = item.data, item.cut
+    first_end = -1
     last = -1
-    for key, line in zip(keys, lines, strict=True):
-        place = data.find(b'"%s":' % key.encode(), 0, item.cut)
-        if place <= last or data.count(b"\n", 0, place) != line:
-            return False
+    for name, line in zip(names, lines, strict=True):
+        if line == 0:  # the usual case: looked for on the first line alone
+            if first_end < 0:
+                first_end = data.find(b"\n", 0, cut)
+            place = data.find(name, 0, first_end)
+            if place <= last:
+                return False
+        else:
+            place = data.find(name, 0, cut)
+            if place <= last or data.count(b"\n", 0, place) != line:
+                return False
         last = place
     return True
 

@@ -24,6 +24,8 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from runlog.record import record
+
 __all__ = [
     "FINGERPRINT",
     "READ_CHUNK",
@@ -45,7 +47,7 @@ Bytes = bytes | ByteArray
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@record
 class Mark:
     """Where a reader of one file stands (see the module doc)."""
 
