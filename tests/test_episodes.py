@@ -656,6 +656,19 @@ def test_refresh_many_in_several_groups(tmp_path: Path, monkeypatch: pytest.Monk
     assert 1 < len(calls) < 20 and max(calls) < 300 + 3 * len(line(1.0, 1, k=1.0)) + 30
 
 
+def _read_together(
+    tmp_path: Path, contents: list[bytes]
+) -> tuple[list[Path], list[EpisodeLog], list[episodes_module.FirstRead | None]]:
+    """Train logs with these contents, read by `refresh_many` and by `read_first`."""
+    paths = []
+    for i, content in enumerate(contents):
+        paths.append(tmp_path / f"log{i}.jsonl")
+        paths[-1].write_bytes(content)
+    batched = [EpisodeLog(p) for p in paths]
+    episodes_module.refresh_many(batched)
+    return paths, batched, episodes_module.read_first([(p, "train") for p in paths])
+
+
 def test_logs_parsed_together_keep_their_own_order_of_extras_keys(tmp_path: Path) -> None:
     # pyarrow orders a group's extras keys as the group first writes them; each log's own
     # order (the frame's columns, extras_keys) is the one it has when read alone.
@@ -667,13 +680,7 @@ def test_logs_parsed_together_keep_their_own_order_of_extras_keys(tmp_path: Path
         line(7.0, 7, "epsilon", loss=0.1) + line(8.0, 8, epsilon=0.3),  # the name as a status
         line(9.0, 9, epsilon=0.1) + line(9.5, 1, epsilon=0.2, loss=0.1),
     ]
-    paths = []
-    for i, content in enumerate(contents):
-        paths.append(tmp_path / f"log{i}.jsonl")
-        paths[-1].write_bytes(content)
-    batched = [EpisodeLog(p) for p in paths]
-    episodes_module.refresh_many(batched)
-    first = episodes_module.read_first([(p, "train") for p in paths])
+    paths, batched, first = _read_together(tmp_path, contents)
     orders = []
     for log, path, read in zip(batched, paths, first, strict=True):
         alone = EpisodeLog(path)
@@ -697,13 +704,7 @@ def test_logs_parsed_together_number_new_statuses_as_each_log_first_uses_them(
         line(1.0, 1, "Exploded") + line(2.0, 2, "Timeout"),
         line(3.0, 3, "Timeout") + line(4.0, 4, "Truncated") + line(5.0, 5, "Exploded"),
     ]
-    paths = []
-    for i, content in enumerate(contents):
-        paths.append(tmp_path / f"log{i}.jsonl")
-        paths[-1].write_bytes(content)
-    batched = [EpisodeLog(p) for p in paths]
-    episodes_module.refresh_many(batched)
-    first = episodes_module.read_first([(p, "train") for p in paths])
+    paths, batched, first = _read_together(tmp_path, contents)
     known = ["Terminated", "Truncated", "Continuing"]
     assert [log.status_names for log in batched] == [
         [*known, "Exploded", "Timeout"],
@@ -781,6 +782,7 @@ def test_refresh_many_equals_refresh_property(
 
 
 # -- read_first: many small logs read from their start without a reader -----------------------
+
 
 def _with_status(encoded: str, status: str) -> bytes:
     """A line as the crate writes it, with a status EpisodeRecord does not know (FORMAT.md
