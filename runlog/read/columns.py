@@ -65,8 +65,8 @@ class StatusNames:
             new.sort(key=lambda i: int(np.argmax(batch.status == i)))
         for index in new:
             lookup[index] = self.code(names[index])
-        for code in used:
-            lookup[code] = self.code(names[code])
+        for position in used:
+            lookup[position] = self.code(names[position])
         per_code = np.zeros(len(self.names), dtype=np.int64)
         np.add.at(per_code, lookup[used], counts[used])
         if bool(np.array_equal(lookup[used], used)):

@@ -557,7 +557,6 @@ class FirstLoad:
                 self._groups.append(open_groups[kind])
                 open_groups[kind], sizes[kind] = [], 0
         self._groups.extend(group for group in open_groups.values() if group)
-
         self._parsed: list[ArrowParse] | None = None
 
     def prepare(self) -> None:
