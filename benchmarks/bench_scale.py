@@ -242,24 +242,27 @@ def bench_build_and_ls(root: Path, work: Path, repeat: int, quarter: bool) -> No
             path, "eval" if path.name.startswith("eval") else "train", columns=False
         ).refresh()
     bare = time.perf_counter() - started
-    nocache = [
-        runlog_process(["--no-cache", "ls", str(root)], None) for _ in range(max(1, repeat // 2))
-    ]
-    nc_wall, nc_rss = medians(nocache)
-    line("bare parse of every log (in process, no index)", fmt(bare))
-    line("runlog --no-cache ls (whole process)", f"{fmt(nc_wall)}, peak {nc_rss:.0f} MB")
-
+    # `runlog --no-cache ls` and `runlog index` in turn, the ratio taken pair by pair: this
+    # machine's speed drifts within minutes, and one of each (as until 2026-12-01) measured
+    # the same code at 1.01x, 1.18x and 1.36x.
+    nocache = []
     builds = []
-    for _ in range(max(1, repeat // 2)):
+    for _ in range(max(3, repeat // 2)):
+        nocache.append(runlog_process(["--no-cache", "ls", str(root)], None))
         cache = Path(tempfile.mkdtemp(prefix="bench-cache-", dir=work))
         builds.append(runlog_process(["index", str(root)], cache))
         shutil.rmtree(cache)
+    nc_wall, nc_rss = medians(nocache)
+    line("bare parse of every log (in process, no index)", fmt(bare))
+    line("runlog --no-cache ls (whole process)", f"{fmt(nc_wall)}, peak {nc_rss:.0f} MB")
     b_wall, b_rss = medians(builds)
+    paired = statistics.median(b[0] / n[0] for b, n in zip(builds, nocache, strict=True))
     line(
         "cold index build, runlog index (whole process)",
-        f"{fmt(b_wall)} = {b_wall / nc_wall:.2f}x --no-cache ls, {b_wall / bare:.2f}x bare parse",
+        f"{fmt(b_wall)} = {paired:.2f}x --no-cache ls pair by pair ({len(builds)} pairs), "
+        f"{b_wall / bare:.2f}x bare parse",
         "<= 1.25x",
-        b_wall <= 1.25 * nc_wall,
+        paired <= 1.25,
     )
     line("  its peak RSS", f"{b_rss:.0f} MB", "<= 600 MB", b_rss <= 600)
 
