@@ -697,6 +697,24 @@ def test_logs_parsed_together_keep_their_own_order_of_extras_keys(tmp_path: Path
     assert [read is not None for read in first] == [True, False, False, False, False, True]
 
 
+def test_a_log_without_another_logs_unusual_key_is_taken_from_the_group(tmp_path: Path) -> None:
+    # A key outside [A-Za-z0-9_.-] in one log made every other log of the group parse alone:
+    # is it absent there, or written escaped? With no backslash in a log, it is absent.
+    raw = '{"total_reward":1.0,"length":1,"status":"Terminated","extras":{"ключ":0.5}}\n'
+    escaped = '{"total_reward":2.0,"length":2,"status":"Terminated","extras":{"\\u043a":0.5}}\n'
+    contents = [raw.encode(), line(3.0, 3) * 2, line(4.0, 4) + escaped.encode()]
+    paths, batched, first = _read_together(tmp_path, contents)
+    assert [read is not None for read in first] == [True, True, False]
+    for log, path, read in zip(batched, paths, first, strict=True):
+        alone = EpisodeLog(path)
+        alone.refresh()
+        _assert_same_log(log, alone)
+        if read is not None:
+            assert list(read.summary.extras_keys) == alone.extras_keys
+    assert batched[0].extras_keys == ["ключ"] and batched[1].extras_keys == []
+    assert batched[2].extras_keys == ["к"]
+
+
 def test_logs_parsed_together_number_new_statuses_as_each_log_first_uses_them(
     tmp_path: Path,
 ) -> None:

@@ -482,8 +482,10 @@ def parse_group_parts(
         for key, at in first_row.items():
             if at[i] < ends[i]:
                 own.append(key)
-            elif not _PLAIN_KEY.fullmatch(key) or (
-                b'"%s"' % key.encode() in item.data or b"\\u" in item.data
+            elif b'"%s"' % key.encode() in item.data or (
+                # Not written raw, it could still be written escaped, which takes a backslash:
+                # \u for a plain key, any escape for one with other characters.
+                b"\\u" in item.data if _PLAIN_KEY.fullmatch(key) else b"\\" in item.data
             ):
                 # All null here: a key written with null values, or absent? Parse alone.
                 ambiguous = True
