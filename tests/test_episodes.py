@@ -669,6 +669,24 @@ def _read_together(
     return paths, batched, episodes_module.read_first([(p, "train") for p in paths])
 
 
+def _as_read_alone(
+    paths: list[Path], batched: list[EpisodeLog], first: list[episodes_module.FirstRead | None]
+) -> list[EpisodeLog]:
+    """Each log read alone, checked to hold what `refresh_many` and `read_first` (where it
+    took the log) made of it together; the readers, for the caller's own checks."""
+    readers = []
+    for log, path, read in zip(batched, paths, first, strict=True):
+        alone = EpisodeLog(path)
+        alone.refresh()
+        _assert_same_log(log, alone)
+        assert log.status_names == alone.status_names
+        if read is not None:
+            assert list(read.summary.extras_keys) == alone.extras_keys
+            assert read.statuses == alone.status_names
+        readers.append(alone)
+    return readers
+
+
 def test_logs_parsed_together_keep_their_own_order_of_extras_keys(tmp_path: Path) -> None:
     # pyarrow orders a group's extras keys as the group first writes them; each log's own
     # order (the frame's columns, extras_keys) is the one it has when read alone.
@@ -681,14 +699,7 @@ def test_logs_parsed_together_keep_their_own_order_of_extras_keys(tmp_path: Path
         line(9.0, 9, epsilon=0.1) + line(9.5, 1, epsilon=0.2, loss=0.1),
     ]
     paths, batched, first = _read_together(tmp_path, contents)
-    orders = []
-    for log, path, read in zip(batched, paths, first, strict=True):
-        alone = EpisodeLog(path)
-        alone.refresh()
-        _assert_same_log(log, alone)
-        if read is not None:
-            assert list(read.summary.extras_keys) == alone.extras_keys
-        orders.append(alone.extras_keys)
+    orders = [alone.extras_keys for alone in _as_read_alone(paths, batched, first)]
     assert orders == [["epsilon", "loss"], ["loss", "epsilon"]] * 2 + [
         ["loss", "epsilon"],
         ["epsilon", "loss"],
@@ -705,12 +716,7 @@ def test_a_log_without_another_logs_unusual_key_is_taken_from_the_group(tmp_path
     contents = [raw.encode(), line(3.0, 3) * 2, line(4.0, 4) + escaped.encode()]
     paths, batched, first = _read_together(tmp_path, contents)
     assert [read is not None for read in first] == [True, True, False]
-    for log, path, read in zip(batched, paths, first, strict=True):
-        alone = EpisodeLog(path)
-        alone.refresh()
-        _assert_same_log(log, alone)
-        if read is not None:
-            assert list(read.summary.extras_keys) == alone.extras_keys
+    _as_read_alone(paths, batched, first)
     assert batched[0].extras_keys == ["ключ"] and batched[1].extras_keys == []
     assert batched[2].extras_keys == ["к"]
 
@@ -728,12 +734,8 @@ def test_logs_parsed_together_number_new_statuses_as_each_log_first_uses_them(
         [*known, "Exploded", "Timeout"],
         [*known, "Timeout", "Exploded"],
     ]
-    for log, path, read in zip(batched, paths, first, strict=True):
-        alone = EpisodeLog(path)
-        alone.refresh()
-        _assert_same_log(log, alone)
-        assert log.status_names == alone.status_names
-        assert read is not None and read.statuses == alone.status_names
+    assert all(read is not None for read in first)
+    _as_read_alone(paths, batched, first)
 
 
 def test_refresh_many_with_the_marker_key_in_data(tmp_path: Path) -> None:

@@ -418,6 +418,11 @@ class GroupPart:
     """Each item's extras keys, or None where it must be parsed on its own (an all-null
     key that may or may not be written in its lines)."""
 
+    @staticmethod
+    def alone(first: int) -> GroupPart:
+        """Item `first` left to be parsed on its own."""
+        return GroupPart(first, 1, None, np.zeros(1, dtype=np.int64), [None])
+
 
 def group_parse(kind: LogKind, items: Sequence[GroupItem]) -> ArrowParse:
     """pyarrow's parse of a whole group, each item's lines behind a marker line: the part of
@@ -442,7 +447,7 @@ def parse_group_parts(
     down to single items, which are left to be parsed on their own (`split`: this is a half).
     `parsed_group`: `group_parse(kind, items)`, done already."""
     if len(items) == 1 and split:
-        return [GroupPart(first, 1, None, np.zeros(1, dtype=np.int64), [None])]
+        return [GroupPart.alone(first)]
     if parsed_group is None:
         parsed_group = group_parse(kind, items)
     table = parsed_group.table
@@ -459,7 +464,7 @@ def parse_group_parts(
     if parsed is None:
         middle = len(items) // 2
         if len(items) == 1:
-            return [GroupPart(first, 1, None, np.zeros(1, dtype=np.int64), [None])]
+            return [GroupPart.alone(first)]
         return parse_group_parts(kind, items[:middle], first, split=True) + parse_group_parts(
             kind, items[middle:], first + middle, split=True
         )
