@@ -613,9 +613,9 @@ def test_refresh_many_parses_clean_logs_in_one_call(
     calls: list[int] = []
     real = parse_module.arrow_parse
 
-    def counting(data: memoryview | bytes, kind: str) -> object:
+    def counting(data: memoryview | bytes, kind: str, **options: bool) -> object:
         calls.append(len(data))
-        return real(data, kind)
+        return real(data, kind, **options)
 
     monkeypatch.setattr(parse_module, "arrow_parse", counting)
     logs = []
@@ -641,9 +641,9 @@ def test_refresh_many_in_several_groups(tmp_path: Path, monkeypatch: pytest.Monk
     calls: list[int] = []
     real = parse_module.arrow_parse
 
-    def counting(data: memoryview | bytes, kind: str) -> object:
+    def counting(data: memoryview | bytes, kind: str, **options: bool) -> object:
         calls.append(len(data))
-        return real(data, kind)
+        return real(data, kind, **options)
 
     monkeypatch.setattr(parse_module, "arrow_parse", counting)
     logs = []
@@ -654,6 +654,38 @@ def test_refresh_many_in_several_groups(tmp_path: Path, monkeypatch: pytest.Monk
     episodes_module.refresh_many(logs)
     assert [log.frame["extras.k"].tolist() for log in logs] == [[float(i)] * 3 for i in range(20)]
     assert 1 < len(calls) < 20 and max(calls) < 300 + 3 * len(line(1.0, 1, k=1.0)) + 30
+
+
+def test_first_load_parses_in_one_thread_what_the_pool_parses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # FirstLoad.prepare runs beside a scan: pyarrow parses there with one thread of its own.
+    # A group of several of pyarrow's blocks reads the same either way.
+    options: list[bool] = []
+    real = parse_module.arrow_parse
+
+    def recording(data: memoryview | bytes, kind: str, *, threads: bool = True) -> object:
+        options.append(threads and len(data) > parse_module.ARROW_BLOCK)
+        return real(data, kind, threads=threads)
+
+    monkeypatch.setattr(parse_module, "arrow_parse", recording)
+    one = line(1.0, 2, epsilon=0.5)
+    per_log = parse_module.ARROW_BLOCK // len(one) // 2
+    contents = [line(float(i), 3, epsilon=0.1, loss=float(i)) * per_log for i in range(6)]
+    paths = []
+    for i, content in enumerate(contents):
+        paths.append(tmp_path / f"log{i}.jsonl")
+        paths[-1].write_bytes(content)
+    logs = [(p, "train") for p in paths]
+    load = episodes_module.FirstLoad(logs)
+    load.prepare()
+    alone = load.parse()
+    assert options == [False]  # one call for the group (over 2 blocks), on one thread
+    pooled = episodes_module.read_first(logs)  # parsed in `parse`: the pool may help
+    assert options == [False, True]
+    assert all(read is not None for read in alone)
+    assert alone == pooled
+    assert [read.summary.records for read in alone if read is not None] == [per_log] * 6
 
 
 def _read_together(

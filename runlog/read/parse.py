@@ -123,11 +123,12 @@ def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
-def arrow_parse(data: memoryview | bytes, kind: str) -> ArrowParse:
+def arrow_parse(data: memoryview | bytes, kind: str, *, threads: bool = True) -> ArrowParse:
     """pyarrow's parse of `data`. The table is checked for UTF-8: pyarrow does not check it
     while parsing, `validate(full=True)` does for values, and reading a key name
-    (`column_names`, `field.name`) decodes it strictly."""
-    options = _THREADED if len(data) > ARROW_BLOCK else _SINGLE
+    (`column_names`, `field.name`) decodes it strictly. `threads`: pyarrow may spread a big
+    parse over its thread pool (not when it runs beside other work: `group_parse`)."""
+    options = _THREADED if threads and len(data) > ARROW_BLOCK else _SINGLE
     try:
         table = pa_json.read_json(
             pa.BufferReader(pa.py_buffer(data)),
@@ -424,14 +425,15 @@ class GroupPart:
         return GroupPart(first, 1, None, np.zeros(1, dtype=np.int64), [None])
 
 
-def group_parse(kind: LogKind, items: Sequence[GroupItem]) -> ArrowParse:
+def group_parse(kind: LogKind, items: Sequence[GroupItem], *, threads: bool = True) -> ArrowParse:
     """pyarrow's parse of a whole group, each item's lines behind a marker line: the part of
-    `parse_group_parts` that runs without the GIL, for a caller to run in another thread."""
+    `parse_group_parts` that runs without the GIL, for a caller to run in another thread
+    (then with `threads` False: see `arrow_parse`)."""
     parts: list[bytes] = []
     for i, item in enumerate(items):
         parts.append(b'{"%s":%d}\n' % (_MARKER.encode(), i))
         parts.append(item.data[: item.cut])
-    return arrow_parse(b"".join(parts), kind)
+    return arrow_parse(b"".join(parts), kind, threads=threads)
 
 
 def parse_group_parts(
