@@ -669,18 +669,18 @@ def test_first_load_parses_in_one_thread_what_the_pool_parses(
         return real(data, kind, threads=threads)
 
     monkeypatch.setattr(parse_module, "arrow_parse", recording)
-    one = line(1.0, 2, epsilon=0.5)
-    per_log = parse_module.ARROW_BLOCK // len(one) // 2
-    contents = [line(float(i), 3, epsilon=0.1, loss=float(i)) * per_log for i in range(6)]
+    rows = [line(float(i), 3, epsilon=0.1, loss=float(i)) for i in range(6)]
+    per_log = parse_module.ARROW_BLOCK // len(rows[0]) // 2  # six logs: three blocks
+    contents = [row * per_log for row in rows]
     paths = []
     for i, content in enumerate(contents):
         paths.append(tmp_path / f"log{i}.jsonl")
         paths[-1].write_bytes(content)
-    logs = [(p, "train") for p in paths]
+    logs: list[tuple[Path, parse_module.LogKind]] = [(p, "train") for p in paths]
     load = episodes_module.FirstLoad(logs)
     load.prepare()
     alone = load.parse()
-    assert options == [False]  # one call for the group (over 2 blocks), on one thread
+    assert options == [False]  # one call for the group, on one thread
     pooled = episodes_module.read_first(logs)  # parsed in `parse`: the pool may help
     assert options == [False, True]
     assert all(read is not None for read in alone)
