@@ -503,9 +503,8 @@ class _Unread:
     index: int
     kind: LogKind
     mark: Mark
-    data: bytes
-    cut: int
-    lines: int
+    item: GroupItem
+    """The log's complete lines, as the group parse takes them."""
 
 
 def read_first(logs: Sequence[tuple[Path, LogKind]]) -> list[FirstRead | None]:
@@ -551,7 +550,7 @@ class FirstLoad:
                 self._out[index] = FirstRead(mark, LogSummary(kind), list(StatusNames().names))
                 continue
             lines = data.count(b"\n", 0, cut)
-            open_groups[kind].append(_Unread(index, kind, mark, data, cut, lines))
+            open_groups[kind].append(_Unread(index, kind, mark, GroupItem(data, cut, lines)))
             sizes[kind] += cut
             if sizes[kind] >= BATCH_BYTES:
                 self._groups.append(open_groups[kind])
@@ -566,9 +565,7 @@ class FirstLoad:
         pool would take cores from it. A cold scan of 10,000 small runs took 0.93x the time
         this way (18 pairs, alternated, on two cores)."""
         self._parsed = [
-            group_parse(
-                group[0].kind, [GroupItem(i.data, i.cut, i.lines) for i in group], threads=False
-            )
+            group_parse(group[0].kind, [u.item for u in group], threads=False)
             for group in self._groups
         ]
 
@@ -584,16 +581,16 @@ def _read_group(
     items: list[_Unread], out: list[FirstRead | None], parsed: ArrowParse | None
 ) -> None:
     kind = items[0].kind
-    group = [GroupItem(i.data, i.cut, i.lines) for i in items]
-    parts = parse_group_parts(kind, group, parsed_group=parsed)
+    parts = parse_group_parts(kind, [u.item for u in items], parsed_group=parsed)
     for part in parts:
         chunk = items[part.first : part.first + part.items]
-        summaries = group_summaries(kind, part, [i.lines for i in chunk])
-        for item, made in zip(chunk, summaries, strict=True):
+        summaries = group_summaries(kind, part, [u.item.lines for u in chunk])
+        for unread, made in zip(chunk, summaries, strict=True):
             if made is not None:
                 summary, statuses = made
-                mark = item.mark.advanced(item.data, item.cut, item.lines)
-                out[item.index] = FirstRead(mark, summary, statuses)
+                new = unread.item
+                mark = unread.mark.advanced(new.data, new.cut, new.lines)
+                out[unread.index] = FirstRead(mark, summary, statuses)
 
 
 def _describe_os_error(exc: OSError, path: Path) -> str:
