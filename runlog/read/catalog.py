@@ -349,7 +349,7 @@ def _racy(*directories: os.stat_result | None) -> bool:
     return any(st is not None and st.st_mtime_ns > since for st in directories)
 
 
-def _list(directory: Path) -> tuple[os.DirEntry[str], ...]:
+def _list(directory: str | Path) -> tuple[os.DirEntry[str], ...]:
     with os.scandir(directory) as it:
         return tuple(it)
 
@@ -392,9 +392,8 @@ class _Log:
     """One episode log of one run: its reader (created when the log must be read), what the
     index holds of it, and its figures as of the last look."""
 
-    def __init__(self, run: _Run, path: Path, kind: LogKind, indexed: Any) -> None:
+    def __init__(self, run: _Run, kind: LogKind, indexed: Any) -> None:
         self.run = run
-        self.path = path
         self.kind: LogKind = kind
         self.reader: EpisodeLog | None = None
         self.indexed: dict[str, Any] | None = indexed if isinstance(indexed, dict) else None
@@ -404,6 +403,21 @@ class _Log:
         """The stat the last `look` took (a read that follows settles under it)."""
         self.size = 0
         self.stats: LogStats | None = None
+
+    @property
+    def name(self) -> str:
+        return _LOG_FILES[self.kind]
+
+    @property
+    def path(self) -> Path:
+        """The log's path (made when asked: a cold scan of 10,000 runs reads most logs by
+        `file` alone, and a path join costs more than the rest of a log's look)."""
+        return self.run.path / self.name
+
+    @property
+    def file(self) -> str:
+        """The log's path as text, for the system calls that read it."""
+        return f"{self.run.path}{os.sep}{self.name}"
 
     def look(self, st: os.stat_result | None) -> int:
         """Take the file's stat; return how many bytes must be read to bring the figures up
@@ -556,14 +570,14 @@ class _Run:
     def train(self) -> _Log:
         if self._train is None:
             self.unpack()
-            self._train = _Log(self, self.path / TRAIN_LOG, "train", self._indexed_logs[0])
+            self._train = _Log(self, "train", self._indexed_logs[0])
         return self._train
 
     @property
     def eval(self) -> _Log:
         if self._eval is None:
             self.unpack()
-            self._eval = _Log(self, self.path / EVAL_LOG, "eval", self._indexed_logs[1])
+            self._eval = _Log(self, "eval", self._indexed_logs[1])
         return self._eval
 
     def logs(self) -> tuple[_Log, _Log]:
@@ -961,7 +975,7 @@ class Catalog:
             return _Load(logs, [], None)
         chosen = {id(log) for log in first}
         rest = [log for log in logs if id(log) not in chosen]
-        return _Load(rest, first, FirstLoad([(log.path, log.kind) for log in first]))
+        return _Load(rest, first, FirstLoad([(log.file, log.kind) for log in first]))
 
     def _read_loaded(self, load: _Load) -> None:
         """The rest of `_read` (any thread)."""
@@ -1147,10 +1161,10 @@ class Catalog:
                     return
             except (TypeError, ValueError):
                 pass
-        read = read_metadata_file(run.path / METADATA_FILE)
+        read = read_metadata_file(f"{run.path}{os.sep}{METADATA_FILE}")
         if read.outcome == "half-written":
             time.sleep(METADATA_RETRY_DELAY)
-            read = read_metadata_file(run.path / METADATA_FILE)
+            read = read_metadata_file(f"{run.path}{os.sep}{METADATA_FILE}")
         if read.outcome == "half-written":
             if now - st.st_mtime > self.stall_window and _unchanged(run.path, signature):
                 read = read.settled()
@@ -1344,11 +1358,10 @@ def _checkpoints(
 ) -> tuple[tuple[CheckpointInfo, ...], int]:
     if entry is None:
         return (), 0
-    directory = run_dir / CHECKPOINTS_DIR
     try:
         if not entry.is_dir(follow_symlinks=False):
             return (), entry.stat(follow_symlinks=False).st_size
-        children = _list(directory)
+        children = _list(entry.path)
     except OSError:
         return (), 0
     found: list[CheckpointInfo] = []
@@ -1356,7 +1369,7 @@ def _checkpoints(
     for child in children:
         try:
             if child.is_dir(follow_symlinks=False):
-                total += _tree_bytes(directory / child.name)
+                total += _tree_bytes(run_dir / CHECKPOINTS_DIR / child.name)
                 continue
             own = child.stat(follow_symlinks=False)
         except OSError:

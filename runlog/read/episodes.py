@@ -507,7 +507,7 @@ class _Unread:
     """The log's complete lines, as the group parse takes them."""
 
 
-def read_first(logs: Sequence[tuple[Path, LogKind]]) -> list[FirstRead | None]:
+def read_first(logs: Sequence[tuple[str | Path, LogKind]]) -> list[FirstRead | None]:
     """What a new summary-only reader of each log (path, kind) would hold after one
     `refresh()`, for many small logs at once: their lines parsed together as `refresh_many`
     does, their summaries computed together (`group_summaries`), and no reader made.
@@ -525,7 +525,7 @@ class FirstLoad:
     back: they belong to the thread that holds it anyway); `parse` parses and summarises them
     (pyarrow, mostly without the GIL) and gives `read_first`'s list."""
 
-    def __init__(self, logs: Sequence[tuple[Path, LogKind]]) -> None:
+    def __init__(self, logs: Sequence[tuple[str | Path, LogKind]]) -> None:
         self._out: list[FirstRead | None] = [None] * len(logs)
         self._groups: list[list[_Unread]] = []
         open_groups: dict[LogKind, list[_Unread]] = {"train": [], "eval": []}
