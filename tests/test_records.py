@@ -11,13 +11,16 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
+import orjson
 import pytest
 from budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import runlog.format.records as records_module
 from runlog.errors import MetadataError
 from runlog.format.records import (
     EpisodeRecord,
@@ -279,6 +282,56 @@ def test_parse_metadata_errors_name_path_and_reason(text: str, reason: str) -> N
 def test_every_prefix_of_metadata_is_reported_not_crashed(cut: int) -> None:
     with pytest.raises(MetadataError, match=r"empty|cut short"):
         parse_metadata(METADATA_BYTES[:cut], Path("metadata.json"))
+
+
+_FIELD_NAMES = ["name", "version", "run_id", "total_steps", "total_episodes", "started_at"]
+_JSON_VALUES = st.one_of(
+    st.text(max_size=8).map(json.dumps),
+    st.integers(-(2**70), 2**70).map(str),  # beyond 64 bits orjson gives a float, json an int
+    st.sampled_from(['"\\ud800"', "NaN", "-Infinity", "1e400", "2.0", "true", "null", "[]", "{}"]),
+)
+
+
+def _json_only(text: str) -> RunMetadata | str:
+    """parse_metadata's outcome (the metadata, or the error's words) with orjson turned off:
+    the parse as it was before orjson read metadata.json first."""
+    refused = orjson.JSONDecodeError("turned off", text, 0)
+    with mock.patch.object(records_module.orjson, "loads", side_effect=refused):
+        return _outcome(text)
+
+
+def _outcome(text: str) -> RunMetadata | str:
+    try:
+        return parse_metadata(text, Path("m.json"))
+    except MetadataError as exc:
+        return str(exc)
+
+
+@settings(max_examples=examples(300))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([*_FIELD_NAMES, "last_updated", "extra"]), _JSON_VALUES),
+        max_size=10,
+    ),
+    st.booleans(),
+)
+def test_parse_metadata_reads_what_json_alone_reads(
+    pairs: list[tuple[str, str]], complete: bool
+) -> None:
+    # Any object of metadata.json's fields (repeated, missing, of any JSON type, values orjson
+    # and json read differently): the same metadata, or the same error, as json alone gives.
+    head = [f'"{name}": "x"' for name in _FIELD_NAMES] if complete else []
+    body = [f"{json.dumps(key)}: {value}" for key, value in pairs]
+    text = "{" + ", ".join([*head, '"last_updated": "y"', *body]) + "}"
+    assert _outcome(text) == _json_only(text)
+
+
+def test_parse_metadata_reads_a_big_integer_as_json_does() -> None:
+    # orjson reads 2**64 + 1 as a float (2**64): the check refuses it, json's way reads it whole.
+    data = json.loads(METADATA_BYTES)
+    text = json.dumps({**data, "total_steps": 2**64 + 1})
+    steps = parse_metadata(text, Path("m.json")).total_steps
+    assert type(steps) is int and steps == 2**64 + 1
 
 
 names = st.text(st.characters(codec="utf-8"), max_size=20)
