@@ -637,6 +637,52 @@ def test_a_cold_scan_read_chunk_by_chunk_in_a_thread_lists_what_an_inline_scan_l
     assert reader.line_count == runs[5].joinpath("train_episodes.jsonl").read_bytes().count(b"\n")
 
 
+def test_a_cold_scan_lists_checkpoints_while_it_waits_for_a_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a chunk's parse is still running, the scan lists the checkpoints of the runs it
+    looked at (each parse here waits until that happens): the same listing as inline."""
+    for i in range(12):
+        make_run(
+            tmp_path,
+            f"env{i % 3}",
+            "v1",
+            f"20260322_{i:06d}",
+            rewards=tuple(float(r) for r in range(i % 4 + 1)),
+            evals=((100, float(i)),),
+            checkpoints=("step_100.mpk", "latest.mpk") if i % 2 else ("best.mpk",),
+        )
+    now = time.time()
+    inline = Catalog(tmp_path).scan(now)
+    listed_in_parse: list[int] = []
+    """Per parse, in order: the runs whose checkpoints were listed while it ran."""
+    prepare, files = episodes_module.FirstLoad.prepare, Catalog._files
+
+    def waiting_prepare(self: episodes_module.FirstLoad) -> None:
+        listed_in_parse.append(0)
+        deadline = time.monotonic() + 3
+        while not listed_in_parse[-1] and time.monotonic() < deadline:
+            time.sleep(0.001)
+        prepare(self)
+        listed_in_parse.append(-1)  # over: what is listed from now on is not counted
+
+    def noted_files(self: Catalog, *args: Any) -> Any:
+        if listed_in_parse and listed_in_parse[-1] >= 0:
+            listed_in_parse[-1] += 1
+        return files(self, *args)
+
+    monkeypatch.setattr(episodes_module.FirstLoad, "prepare", waiting_prepare)
+    monkeypatch.setattr(Catalog, "_files", noted_files)
+    monkeypatch.setattr(catalog_module, "READ_CHUNK_LOGS", 4)
+    monkeypatch.setattr(catalog_module, "LOOK_CHUNK", 2)
+    monkeypatch.setattr(catalog_module, "FILES_STEP", 1)
+    assert Catalog(tmp_path).scan(now) == inline
+    # The first parse was waited for by the scan (once the next chunk was loaded), which
+    # listed checkpoints meanwhile (without that the parse waits 3 s, and counts none).
+    assert listed_in_parse[0] > 0 and listed_in_parse[1] == -1
+    assert sum(len(s.checkpoints) for s in inline) == 6 * 2 + 6
+
+
 def append_bytes(path: Path, data: bytes) -> None:
     with path.open("ab") as fh:
         fh.write(data)

@@ -102,6 +102,8 @@ LOOK_CHUNK = 500
 """Runs a scan looks at under one hold of the catalog's lock (its reads go on meanwhile)."""
 READ_CHUNK_LOGS = 1000
 """Logs to read that make a scan read in a thread, chunk by chunk (see `_Reading`)."""
+FILES_STEP = 16
+"""Runs whose checkpoints a scan lists at a time while it waits for a chunk's parse."""
 SAVE_EVERY = 5.0
 """Seconds at least between two writes of the index by `scan` (`save_index` writes now)."""
 RACY_SECONDS = 2.0
@@ -290,11 +292,21 @@ class _Reading:
     scan looks at the next runs and lists their checkpoints; everything else stays in the
     scan's thread (`finish`): Python code in the other thread would hold the GIL while this
     one waits for it after every system call, and made the scan slower, measured. A few logs
-    (a rescan) are read by `finish` alone."""
+    (a rescan) are read by `finish` alone.
 
-    def __init__(self, load: Callable[[list[_Log]], _Load], read: Callable[[_Load], None]) -> None:
+    `idle()`: a step of other work of the scan's, done while a chunk it needs is still being
+    parsed (False: nothing is left to do). Without it the scan waited 0.35-0.6 s of a 3.5 s
+    cold scan of 10,000 small runs on two cores."""
+
+    def __init__(
+        self,
+        load: Callable[[list[_Log]], _Load],
+        read: Callable[[_Load], None],
+        idle: Callable[[], bool] | None = None,
+    ) -> None:
         self._load = load
         self._read = read
+        self._idle = idle
         self._pending: list[_Log] = []
         self._pool: ThreadPoolExecutor | None = None
         self._loads: list[tuple[_Load, Future[None] | None]] = []
@@ -321,6 +333,10 @@ class _Reading:
         loads, self._loads = self._loads, []
         for load, future in loads:
             if future is not None:
+                idle = self._idle
+                while idle is not None and not future.done():
+                    if not idle():
+                        idle = None
                 future.result()
             self._read(load)
 
@@ -661,7 +677,10 @@ class Catalog:
         moment = time.time() if now is None else now
         problems: list[str] = []
         found: list[FoundDir] = []
-        for item in walk_runs(self.root, self._listing_stands):
+        # Nothing in memory or in the index (a cold root): no listing can stand, and the walk
+        # lists each directory without asking first (a stat and a lookup less per run).
+        known = self._listing_stands if self._runs or len(self._indexed) else None
+        for item in walk_runs(self.root, known):
             if (
                 item.entries is None
                 and not item.unlisted
@@ -672,12 +691,25 @@ class Catalog:
                 found.append(item)
         looked: list[_Looked] = []
         files: dict[int, _Files] = {}
-        reading = _Reading(self._load, self._read_loaded)
+        # What needs no log (checkpoints, disk size) of the runs looked at: listed while the
+        # logs are parsed, in the waits for a chunk's parse, and once every look is made.
+        unlisted: list[_Looked] = []
+
+        def list_files() -> bool:
+            step = unlisted[-FILES_STEP:]
+            del unlisted[-FILES_STEP:]
+            with self._lock:
+                for one in step:
+                    files[id(one)] = self._files(one, _by_name(one.item.entries or ()))
+            return bool(unlisted)
+
+        reading = _Reading(self._load, self._read_loaded, list_files)
         try:
             for start in range(0, len(found), LOOK_CHUNK):
                 with self._lock:
                     chunk = [self._look(item, moment) for item in found[start : start + LOOK_CHUNK]]
                 looked.extend(chunk)
+                unlisted.extend(o for o in chunk if not o.quick and o.item.entries is not None)
                 reading.add([log for one in chunk for log in one.to_read(max_read)])
             with self._lock:
                 self._peeked.clear()
@@ -685,11 +717,8 @@ class Catalog:
                     self._gone.add(self._runs.pop(gone).key)
                 self.problems = problems
             if reading.threaded:
-                # While the logs are read: what needs no log (checkpoints, disk size).
-                for one in looked:
-                    if not one.quick and one.item.entries is not None:
-                        with self._lock:
-                            files[id(one)] = self._files(one, _by_name(one.item.entries))
+                while list_files():
+                    pass
         finally:
             reading.finish()
         with self._lock:
@@ -908,10 +937,11 @@ class Catalog:
         if item.stat is None or not taken.complete:
             return None
         stats = taken.files
-        key = _row_key(item.stat, taken.checkpoints, stats, taken.notes)
         run = self._runs.get(item.path)
         if run is not None:
-            if run.row_key == key and run.summary is not None:
+            if run.summary is not None and run.row_key == _row_key(
+                item.stat, taken.checkpoints, stats, taken.notes
+            ):
                 return _Looked(item, run, (0, 0), stats, quick=True)
             return None
         if rel is None:
@@ -920,6 +950,7 @@ class Catalog:
             row = self._indexed.row(rel)
         if row is None:
             return None
+        key = _row_key(item.stat, taken.checkpoints, stats, taken.notes)
         try:
             if row[0] != ROW_FORMAT or _key_from_json(row[1]) != key:
                 return None
