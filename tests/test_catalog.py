@@ -654,21 +654,23 @@ def test_a_cold_scan_lists_checkpoints_while_it_waits_for_a_parse(
         )
     now = time.time()
     inline = Catalog(tmp_path).scan(now)
-    listed_in_parse: list[int] = []
-    """Per parse, in order: the runs whose checkpoints were listed while it ran."""
+    events: list[str] = []
+    """"parse", "listed" and "parsed" as they happen (list.append is atomic: no lost count)."""
     prepare, files = episodes_module.FirstLoad.prepare, Catalog._files
 
     def waiting_prepare(self: episodes_module.FirstLoad) -> None:
-        listed_in_parse.append(0)
+        events.append("parse")
+        seen = len(events)
         deadline = time.monotonic() + 3
-        while not listed_in_parse[-1] and time.monotonic() < deadline:
+        while events.count("parse") == 1 and "listed" not in events[seen:]:
+            if time.monotonic() > deadline:
+                break
             time.sleep(0.001)
         prepare(self)
-        listed_in_parse.append(-1)  # over: what is listed from now on is not counted
+        events.append("parsed")
 
     def noted_files(self: Catalog, *args: Any) -> Any:
-        if listed_in_parse and listed_in_parse[-1] >= 0:
-            listed_in_parse[-1] += 1
+        events.append("listed")
         return files(self, *args)
 
     monkeypatch.setattr(episodes_module.FirstLoad, "prepare", waiting_prepare)
@@ -678,8 +680,10 @@ def test_a_cold_scan_lists_checkpoints_while_it_waits_for_a_parse(
     monkeypatch.setattr(catalog_module, "FILES_STEP", 1)
     assert Catalog(tmp_path).scan(now) == inline
     # The first parse was waited for by the scan (once the next chunk was loaded), which
-    # listed checkpoints meanwhile (without that the parse waits 3 s, and counts none).
-    assert listed_in_parse[0] > 0 and listed_in_parse[1] == -1
+    # listed checkpoints meanwhile (without that the parse waits 3 s, and none are listed
+    # before it ends).
+    first = events.index("parse")
+    assert "listed" in events[first : events.index("parsed")]
     assert sum(len(s.checkpoints) for s in inline) == 6 * 2 + 6
 
 
