@@ -174,7 +174,6 @@ def test_unreadable_log_recovers_once_readable_though_unchanged(
 UNPRIVILEGED_SCAN = r"""
 import json, os, sys
 from pathlib import Path
-from typing import Any
 from runlog.format.rundirs import find_runs
 from runlog.read.catalog import Catalog
 import runlog.read.episodes  # the log reader is imported when needed: import it while we can
