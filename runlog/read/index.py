@@ -654,8 +654,9 @@ def _layout(pieces: Mapping[str, tuple[bytes, bytes]]) -> tuple[dict[str, Any], 
 
 def _encode_root(root: Path, pieces: Mapping[str, tuple[bytes, bytes]]) -> list[bytes]:
     """A root file, as the chunks to write one after the other: they are not joined (a root
-    file of 10,000 runs is ~26 MB; joining its 20,000 parts and then the header took three
-    copies of it, 0.06-0.2 s of the save at the end of a cold scan)."""
+    file of 10,000 runs is ~26 MB; joining its 20,000 parts and then the lines before them
+    made three copies of it: the save at the end of a cold scan held 117 MB more at its peak,
+    41 MB now)."""
     # orjson: read on every start (json: ~2.5x slower both ways). Its output is plain
     # compact JSON, like json.dumps's here: no newline in it.
     spans, parts = _layout(pieces)
