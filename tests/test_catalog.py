@@ -247,6 +247,25 @@ def test_permission_denied_for_real(open_tmp: Path) -> None:
 # -- one run's summary ------------------------------------------------------------------------
 
 
+def test_disk_size_counts_the_files_of_nested_directories(tmp_path: Path) -> None:
+    """Directories inside checkpoints/ and inside the run are walked for the disk size (a
+    symlink counted as itself), and a directory in checkpoints/ is no checkpoint."""
+    run = make_run(tmp_path, rewards=(1.0,), checkpoints=("step_10.mpk", "latest.mpk"))
+    nested = run / "checkpoints" / "old" / "deeper"
+    nested.mkdir(parents=True)
+    (nested.parent / "step_5.mpk").write_bytes(b"\0" * 300)
+    (nested / "step_1.mpk").write_bytes(b"\0" * 70)
+    (run / "videos" / "ep0").mkdir(parents=True)
+    (run / "videos" / "ep0" / "clip.mp4").write_bytes(b"\0" * 1234)
+    (run / "videos" / "link").symlink_to(run / "videos" / "ep0" / "clip.mp4")
+    [summary] = scan_runs(tmp_path)
+    assert [c.name for c in summary.checkpoints] == ["step_10.mpk", "latest.mpk"]
+    files = [p for p in run.rglob("*") if p.is_file() and not p.is_symlink()]
+    link = (run / "videos" / "link").lstat().st_size
+    assert summary.disk_bytes == sum(p.stat().st_size for p in files) + link
+    assert summary.disk_bytes > 300 + 70 + 1234
+
+
 def test_summary_of_a_complete_run(tmp_path: Path) -> None:
     run = make_run(
         tmp_path,

@@ -370,7 +370,7 @@ def _list(directory: str | Path) -> tuple[os.DirEntry[str], ...]:
         return tuple(it)
 
 
-def _tree_bytes(directory: Path) -> int:
+def _tree_bytes(directory: str | Path) -> int:
     """Sum of file sizes under `directory`, symlinks counted as themselves, not followed."""
     total = 0
     try:
@@ -380,7 +380,7 @@ def _tree_bytes(directory: Path) -> int:
     for entry in entries:
         try:
             if entry.is_dir(follow_symlinks=False):
-                total += _tree_bytes(directory / entry.name)
+                total += _tree_bytes(entry.path)
             else:
                 total += entry.stat(follow_symlinks=False).st_size
         except OSError:
@@ -1401,7 +1401,7 @@ def _checkpoints(
     for child in children:
         try:
             if child.is_dir(follow_symlinks=False):
-                total += _tree_bytes(run_dir / CHECKPOINTS_DIR / child.name)
+                total += _tree_bytes(child.path)
                 continue
             own = child.stat(follow_symlinks=False)
         except OSError:
